@@ -1,0 +1,47 @@
+# Franz: `make run` runs the local stack, `make test` is the whole test suite. See README.md.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FRANZ := $(VENV)/bin/franz
+PYTEST_ARGS ?=
+
+.PHONY: setup infra lint format test test-unit test-integration run bench kind-up dev deploy clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Obtain the real local infrastructure into ~/.cache/franz (cold: Maven + Go builds; warm: seconds).
+infra: setup
+	$(FRANZ) prepare
+
+lint: setup
+	$(VENV)/bin/ruff check services operator tests benchmarks
+	$(VENV)/bin/ruff format --check services operator tests benchmarks
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format services operator tests benchmarks
+	$(VENV)/bin/ruff check --fix services operator tests benchmarks
+
+test: setup infra lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup infra
+	$(VENV)/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+run: setup
+	$(FRANZ) up
+
+bench: setup infra
+	$(PY) benchmarks/aufbereitung.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The Franz operator: reconciles FranzPipeline resources into topics, config, secrets and rollouts."""

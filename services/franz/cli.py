@@ -1,0 +1,255 @@
+"""The `franz` command: the services, the local stack, and small tools for people and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from franz.exceptions import FranzError
+
+if TYPE_CHECKING:
+    from franz.devstack.supervisor import Supervisor
+
+DEFAULT_UP_PORT = 9092
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C, so foreground commands can stop in order instead of dying."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Obtain every local component into the cache, so the first test or `franz up` does not wait."""
+    from franz.devstack.cache import progress
+    from franz.devstack.kafka import KAFKA_VERSION, kafka_libs
+    from franz.devstack.kube import prepare_control_plane
+    from franz.devstack.tools import tool, tool_version
+
+    progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
+    prepare_control_plane()
+    for name in ("helm", "kubectl"):
+        progress(f"{name}: {tool(name)} ({tool_version(name)})")
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from franz.devstack.kafka import LocalKafka
+
+    stop = _stop_event()
+    with LocalKafka(port=args.port) as kafka:
+        print(f"bootstrap={kafka.bootstrap}", flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from franz.devstack.kube import LocalControlPlane
+
+    stop = _stop_event()
+    with LocalControlPlane() as cluster:
+        print(f"kubeconfig={cluster.kubeconfig}", flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from franz.contracts import DEFAULT_TOPICS
+    from franz.devstack.cache import progress
+    from franz.devstack.kafka import LocalKafka, ensure_topics
+    from franz.devstack.stack import default_services
+    from franz.devstack.supervisor import Supervisor
+
+    stop = _stop_event()
+    run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
+    progress("starting the local Kafka broker")
+    with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
+        ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions)
+        supervisor = Supervisor(
+            log_dir=run_dir / "logs", base_env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+        )
+        for spec in default_services():
+            supervisor.add(spec)
+        supervisor.start_all()
+        _print_up_summary(kafka.bootstrap, run_dir, supervisor)
+        try:
+            while not stop.wait(0.5):
+                supervisor.check()
+        finally:
+            progress("stopping the services and the broker")
+            supervisor.stop_all()
+    progress("stopped")
+    return 0
+
+
+def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor) -> None:
+    from franz.contracts import DEFAULT_TOPICS
+
+    lines = [
+        "",
+        "Franz is up.",
+        f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
+        f"  topics        {', '.join(DEFAULT_TOPICS)}",
+    ]
+    for spec in supervisor.specs:
+        metrics = f"http://127.0.0.1:{spec.metrics_port}/metrics" if spec.metrics_port else "-"
+        lines.append(f"  {spec.name:<13} {metrics}   (log {run_dir / 'logs' / (spec.name + '.log')})")
+    lines += [
+        "",
+        "Try it (in another terminal, with the venv active or via .venv/bin/franz):",
+        '  franz ticket "My printer is on fire" --user alice',
+        "  franz tail tickets-formatted",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+    from franz.contracts import new_raw_intake
+    from franz.intake import publish_intake
+    from franz.runtime.clients import new_producer
+    from franz.runtime.settings import Environment
+
+    bootstrap = args.bootstrap or Environment().bootstrap()
+    intake = new_raw_intake(
+        username=args.user,
+        message=args.text,
+        source_id=f"cli:{uuid.uuid4()}",
+        category=args.category,
+        priority=args.priority,
+    )
+    producer = new_producer(bootstrap, client_id="franz-ticket")
+    try:
+        published = publish_intake(producer, topic=args.topic, intake=intake)
+    finally:
+        producer.close(timeout=10)
+    print(
+        json.dumps(
+            {
+                "ticket_id": published.ticket_id,
+                "topic": published.topic,
+                "partition": published.partition,
+                "offset": published.offset,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from kafka import TopicPartition
+
+    from franz.runtime.clients import new_consumer
+    from franz.runtime.settings import Environment
+
+    stop = _stop_event()
+    bootstrap = args.bootstrap or Environment().bootstrap()
+    consumer = new_consumer(bootstrap, client_id="franz-tail", isolation_level="read_committed")
+    try:
+        partitions = consumer.partitions_for_topic(args.topic)
+        if not partitions:
+            raise FranzError(f"topic {args.topic!r} does not exist on {bootstrap}")
+        assigned = [TopicPartition(args.topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        if args.from_beginning:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            consumer.seek_to_end(*assigned)
+        printed = 0
+        while not stop.is_set() and (args.max is None or printed < args.max):
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    print(json.dumps(_render_record(record), ensure_ascii=False), flush=True)
+                    printed += 1
+    finally:
+        consumer.close()
+    return 0
+
+
+def _render_record(record: object) -> dict[str, object]:
+    key = getattr(record, "key", None)
+    value = getattr(record, "value", None)
+    rendered: object
+    try:
+        rendered = json.loads(value) if value is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        rendered = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return {
+        "partition": getattr(record, "partition", None),
+        "offset": getattr(record, "offset", None),
+        "key": key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+        "value": rendered,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="franz", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add(
+        "prepare", cmd_prepare, "obtain the local infrastructure (Kafka, etcd, kube-apiserver, helm, kubectl)"
+    )
+    kafka = add("kafka", cmd_kafka, "run a local Kafka broker in the foreground; prints bootstrap=HOST:PORT")
+    kafka.add_argument("--port", type=int, default=None, help="listener port (default: a free port)")
+    add("cluster", cmd_cluster, "run a local etcd + kube-apiserver in the foreground; prints kubeconfig=PATH")
+    up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
+    up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")
+    up.add_argument("--partitions", type=int, default=3, help="partitions of each default topic (default 3)")
+
+    ticket = add("ticket", cmd_ticket, "publish one ticket to the intake topic, as the Discord bot would")
+    ticket.add_argument("text", help="the ticket's message")
+    ticket.add_argument("--user", required=True, help="the submitter's name")
+    ticket.add_argument("--category", default=None)
+    ticket.add_argument("--priority", default=None)
+    ticket.add_argument("--topic", default="discordMSG")
+    ticket.add_argument(
+        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
+    )
+
+    tail = add("tail", cmd_tail, "print a topic's records as JSON lines as they arrive")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
+    tail.add_argument("--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092")
+
+    from franz.services import register_service_commands
+
+    register_service_commands(add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except FranzError as error:
+        print(f"franz {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,265 @@
+"""A real Apache Kafka broker (KRaft, single node) on loopback, from Maven Central jars.
+
+The jars are resolved once with Maven into the cache; each broker gets free ports and its own data
+directory, is formatted with `StorageTool --standalone`, and counts as ready when the admin client's
+describe_cluster answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from franz.devstack.cache import cache_dir, exclusive, progress, run_step
+from franz.devstack.exceptions import StartError
+from franz.devstack.process import ManagedProcess, free_port, log_tail, port_is_free
+
+KAFKA_VERSION = "4.1.2"
+LOG4J_VERSION = "2.25.3"  # the log4j-core version Kafka 4.1.2 itself depends on
+MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+DEFAULT_HEAP = "512m"
+
+
+def kafka_libs() -> Path:
+    """The broker's runtime jars, downloaded from Maven Central on first use and cached after that."""
+    home = cache_dir() / f"kafka-{KAFKA_VERSION}"
+    libs = home / "libs"
+    complete = home / ".complete"
+    if complete.exists():
+        return libs
+    with exclusive(f"kafka-{KAFKA_VERSION}"):
+        if complete.exists():
+            return libs
+        shutil.rmtree(libs, ignore_errors=True)
+        home.mkdir(parents=True, exist_ok=True)
+        template = resources.files("franz.devstack").joinpath("kafka-pom.xml").read_text()
+        pom = home / "pom.xml"
+        pom.write_text(
+            template.replace("@KAFKA_VERSION@", KAFKA_VERSION).replace("@LOG4J_VERSION@", LOG4J_VERSION)
+        )
+        run_step(
+            f"Downloading Apache Kafka {KAFKA_VERSION} jars from Maven Central",
+            [
+                "mvn",
+                "-B",
+                "-ntp",
+                "-f",
+                str(pom),
+                f"-Dmaven.repo.local={cache_dir() / 'm2'}",
+                f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
+            log_path=home / "download.log",
+        )
+        complete.touch()
+    return libs
+
+
+def _cluster_id() -> str:
+    """Kafka's own id format: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir / "log"),
+        # One node: every internal topic has one replica, and the few partitions keep start-up quick.
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "5",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        # A consumer group forms at once instead of after the default 3 s rebalance delay.
+        "group.initial.rebalance.delay.ms": "0",
+        # Topics exist because someone created them (franz up, the operator, a test), never by a typo.
+        "auto.create.topics.enable": "false",
+        "num.partitions": "1",
+        "log.retention.hours": "24",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+class LocalKafka:
+    """One KRaft broker on loopback; `with LocalKafka() as kafka: kafka.bootstrap`."""
+
+    def __init__(self, *, port: int | None = None, data_dir: Path | None = None, heap: str = DEFAULT_HEAP):
+        if port is not None and not port_is_free(port):
+            raise StartError(
+                f"port {port} is already in use; stop what listens there or choose another with --port"
+            )
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self._owns_data_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-kafka-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.heap = heap
+        self._process: ManagedProcess | None = None
+        self.start_seconds: float | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def start(self, *, timeout: float = 90.0) -> float:
+        """Format (first time only) and start the broker; returns the seconds until it answered."""
+        started = time.monotonic()
+        libs = kafka_libs()
+        config = self.data_dir / "server.properties"
+        if not config.exists():
+            config.write_text(
+                _server_properties(
+                    port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+                )
+            )
+            log4j = self.data_dir / "log4j2.properties"
+            log4j.write_text(
+                resources.files("franz.devstack").joinpath("kafka-log4j2.properties").read_text()
+            )
+            run_step(
+                "Formatting the broker's storage",
+                [
+                    *self._java(libs),
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    _cluster_id(),
+                    "-c",
+                    str(config),
+                ],
+                log_path=self.data_dir / "format.log",
+            )
+        self._process = ManagedProcess(
+            "kafka",
+            [*self._java(libs), "kafka.Kafka", str(config)],
+            log_path=self.log_path,
+        )
+        self._process.start()
+        self._process.wait_ready(self._answers, timeout=timeout, interval=0.2)
+        self.start_seconds = time.monotonic() - started
+        return self.start_seconds
+
+    def _java(self, libs: Path) -> list[str]:
+        return [
+            os.environ.get("JAVA", "java"),
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _answers(self) -> bool:
+        # A plain connect first: the admin client logs every refused connection while the JVM starts.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                return False
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        try:
+            admin.describe_cluster()
+            return True
+        finally:
+            admin.close()
+
+    def stop(self) -> None:
+        """Stop the broker cleanly; the data directory stays so that `start` resumes it."""
+        if self._process is not None:
+            self._process.stop(timeout=30)
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would (for fault tests); `start` recovers it."""
+        if self._process is not None:
+            self._process.kill()
+
+    def restart(self, *, timeout: float = 90.0) -> float:
+        self.stop()
+        return self.start(timeout=timeout)
+
+    def close(self) -> None:
+        self.stop()
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; returns the ones it created."""
+    wanted = list(dict.fromkeys(names))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    try:
+        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        if missing:
+            # Another process may create one between our list and our create: the outcome is the same.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
+                )
+            admin.wait_for_topics(missing, timeout_ms=15000)
+        return missing
+    finally:
+        admin.close()
+
+
+def wait_for_broker(bootstrap: str, *, timeout: float = 30.0) -> None:
+    """Block until a broker answers describe_cluster; used by commands pointed at an existing broker."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        except Exception as error:
+            last_error = error
+            time.sleep(0.5)
+            continue
+        try:
+            admin.describe_cluster()
+            return
+        finally:
+            admin.close()
+    progress(f"no Kafka broker answered at {bootstrap}")
+    raise StartError(
+        f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s ({last_error}); "
+        "start one with `franz kafka` or `make run`, or set KAFKA_BOOTSTRAP_SERVERS"
+    )

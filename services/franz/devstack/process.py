@@ -1,0 +1,142 @@
+"""Child processes with a log file, a readiness wait that fails with the log tail, and a clean stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from franz.devstack.exceptions import StartError
+
+LOG_TAIL_LINES = 40
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log, for error messages that explain a failure without opening the file."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else f"(log {path} is empty)"
+
+
+class ManagedProcess:
+    """One child process whose output goes to a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            # A new session keeps Ctrl-C in the terminal from reaching the child before we stop it in order.
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self._require().pid
+
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def wait_ready(self, probe: Callable[[], bool], *, timeout: float, interval: float = 0.1) -> float:
+        """Poll `probe` until it answers True; fail with the log tail if the process dies or time runs out.
+
+        Returns the seconds it took, which the tests and the closing notes report.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        while True:
+            if not self.running():
+                raise StartError(
+                    f"{self.name} exited with code {self.returncode()} before it was ready; "
+                    f"log {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            try:
+                if probe():
+                    return time.monotonic() - started
+            except Exception:  # noqa: S110 - a probe that raises means "not ready yet"
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StartError(
+                    f"{self.name} was not ready within {timeout:.0f}s; log {self.log_path}:\n"
+                    f"{log_tail(self.log_path)}"
+                )
+            time.sleep(interval)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL; returns the exit code. Safe to call twice."""
+        if self._popen is None:
+            return None
+        if self._popen.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self._popen.wait()
+        return self._popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL without warning, as a crash would: for fault tests."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._signal(signal.SIGKILL)
+            self._popen.wait()
+
+    def _signal(self, signum: int) -> None:
+        # The whole process group: launchers such as `java` wrappers must not leave orphans behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._require().pid, signum)
+
+    def _require(self) -> subprocess.Popen[bytes]:
+        if self._popen is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self._popen

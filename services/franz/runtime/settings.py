@@ -1,0 +1,111 @@
+"""Reading settings from the environment: typed, validated once at start, failing with the variable's name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from franz.exceptions import ConfigError
+
+BOOTSTRAP_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BROKERS", "KAFKA_BROKER")
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Environment:
+    """A view of environment variables whose readers raise ConfigError naming the bad variable."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._environ.get(name, "").strip()
+        if value:
+            return value
+        if default is None:
+            raise ConfigError(f"{name} is required but not set")
+        return default
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self._environ.get(name, "").strip()
+        value = (raw.upper() if upper else raw.lower()) if raw else default
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    def topics(self, name: str, default: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in self.text(name, default).split(",") if part.strip())
+        for topic in names:
+            _check_topic_name(name, topic)
+        if not names:
+            raise ConfigError(f"{name} names no topic")
+        return names
+
+    def topic(self, name: str, default: str) -> str:
+        topic = self.text(name, default)
+        _check_topic_name(name, topic)
+        return topic
+
+    def bootstrap(self) -> str:
+        """`KAFKA_BOOTSTRAP_SERVERS`, else the seed's `KAFKA_BROKERS`/`KAFKA_BROKER`: host:port[,…]."""
+        for name in BOOTSTRAP_VARIABLES:
+            value = self.optional(name)
+            if value is not None:
+                for server in value.split(","):
+                    host, _, port = server.strip().rpartition(":")
+                    if not host or not port.isdigit():
+                        raise ConfigError(f"{name} must be host:port[,host:port…], got {value!r}")
+                return value
+        return DEFAULT_BOOTSTRAP
+
+    def log_level(self) -> str:
+        return self.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
+
+    def log_format(self) -> Literal["json", "text"]:
+        return "text" if self.choice("LOG_FORMAT", "json", ("json", "text")) == "text" else "json"
+
+
+def _check_topic_name(variable: str, topic: str) -> None:
+    # Kafka's own rule: 1-249 characters of ASCII letters, digits, '.', '_' and '-'; not '.' or '..'.
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    if not 0 < len(topic) <= 249 or not set(topic) <= allowed or topic in (".", ".."):
+        raise ConfigError(f"{variable} holds an invalid Kafka topic name {topic!r}")

@@ -1,0 +1,69 @@
+"""Fixtures for the real infrastructure: one broker and one control plane per test session.
+
+They start only when a test asks for them, so `make test-unit` never starts a JVM. A component that
+cannot start raises with its log tail, which fails the tests that need it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from franz.devstack.kafka import LocalKafka, ensure_topics
+from franz.devstack.kube import LocalControlPlane
+from franz.devstack.tools import tool
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[LocalKafka]:
+    broker = LocalKafka()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka: LocalKafka) -> str:
+    return kafka.bootstrap
+
+
+@pytest.fixture
+def new_topic(bootstrap: str) -> Callable[..., str]:
+    """Create a topic with a unique name, so tests sharing the broker never see each other's records."""
+
+    def create(prefix: str = "t", *, partitions: int = 1) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        ensure_topics(bootstrap, [name], partitions=partitions)
+        return name
+
+    return create
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[LocalControlPlane]:
+    plane = LocalControlPlane()
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.close()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: LocalControlPlane) -> Path:
+    return control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    return tool("helm")
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    return tool("kubectl")
