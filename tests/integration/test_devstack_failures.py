@@ -44,5 +44,5 @@ def test_kafka_on_a_port_in_use_is_refused_with_what_to_do() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        with pytest.raises(StartError, match="already in use.*--port"):
+        with pytest.raises(StartError, match=r"already in use.*--port"):
             LocalKafka(port=busy.getsockname()[1])
