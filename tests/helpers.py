@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from franz.devstack.process import ManagedProcess, free_port
 
 T = TypeVar("T")
 
@@ -21,3 +30,68 @@ def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, interval: f
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
         time.sleep(interval)
+
+
+def read_topic(
+    bootstrap: str, topic: str, *, expected: int, timeout: float = 60.0, isolation: str = "read_committed"
+) -> list[ConsumerRecord]:
+    """Every record of a topic from the beginning, waiting until at least `expected` have arrived."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level=isolation,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        # A short extra read shows records beyond the expected count (duplicates) too.
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            for batch in consumer.poll(timeout_ms=100).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+class ServiceProcess(ManagedProcess):
+    """A Franz service as a real child process (`python -m franz <service>`), for kill and restart tests."""
+
+    def __init__(self, service: str, *, env: dict[str, str], log_dir: Path, metrics_port: int | None = None):
+        self.metrics_port = metrics_port or free_port()
+        full_env = {**os.environ, "LOG_FORMAT": "json", **env, "METRICS_PORT": str(self.metrics_port)}
+        super().__init__(
+            service,
+            [sys.executable, "-m", "franz", service],
+            log_path=log_dir / f"{service}.log",
+            env=full_env,
+        )
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        self.wait_ready(lambda: self.get("/readyz")[0] == 200, timeout=timeout, interval=0.2)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples whose labels include `labels` (0 when none)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        total = 0.0
+        for family in text_string_to_metric_families(self.get("/metrics")[1]):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total

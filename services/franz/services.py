@@ -18,7 +18,14 @@ class Service:
     local_metrics_port: int  # the port `franz up` gives it on this machine
 
 
-SERVICES: tuple[Service, ...] = ()
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "aufbereitung",
+        "normalise raw intake (discordMSG) into formatted tickets; invalid records go to the DLQ",
+        "franz.aufbereitung.service:main",
+        local_metrics_port=9101,
+    ),
+)
 
 
 def _runner(service: Service) -> Callable[[argparse.Namespace], int]:

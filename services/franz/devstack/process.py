@@ -125,6 +125,13 @@ class ManagedProcess:
                 self._popen.wait()
         return self._popen.returncode
 
+    def send_signal(self, signum: int) -> None:
+        self._signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, waiting up to `timeout` seconds for it."""
+        return self._require().wait(timeout)
+
     def kill(self) -> None:
         """SIGKILL without warning, as a crash would: for fault tests."""
         if self._popen is not None and self._popen.poll() is None:

@@ -34,6 +34,8 @@ def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaCo
         "auto_offset_reset": "earliest",
         "max_poll_records": 500,
         "fetch_max_wait_ms": 100,
+        # New partitions and topics are noticed within 30 s instead of the default 5 minutes.
+        "metadata_max_age_ms": 30_000,
     }
     config.update(overrides)
     return KafkaConsumer(**config)

@@ -1,0 +1,1 @@
+"""aufbereitung ("preparation"): normalises raw Discord intake into formatted tickets; invalid input → DLQ."""

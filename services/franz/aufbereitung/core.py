@@ -1,0 +1,41 @@
+"""The pure core of aufbereitung: one raw record in, one formatted ticket or one dead letter out."""
+
+from __future__ import annotations
+
+from kafka.consumer.fetcher import ConsumerRecord
+
+from franz import contracts
+from franz.runtime.produce import Output
+
+SERVICE = "aufbereitung"
+
+
+def coordinates(record: ConsumerRecord) -> contracts.RecordCoordinates:
+    key = record.key
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
+        "timestamp": record.timestamp,
+    }
+
+
+def normalise(record: ConsumerRecord, *, target_topic: str, dlq_topic: str) -> list[Output]:
+    """Route one record: valid → `target_topic` keyed by ticket id; anything else → `dlq_topic`.
+
+    Unexpected exceptions are dead-lettered too (as `unexpected_error`): one strange record must never
+    stop the stream behind it, and the DLQ keeps it for replay once the bug is fixed.
+    """
+    try:
+        intake = contracts.decode_raw_intake(record.value)
+        ticket = contracts.format_ticket(
+            intake, topic=record.topic, partition=record.partition, offset=record.offset
+        )
+    except Exception as error:
+        letter = contracts.dead_letter(
+            error=error, value=record.value, service=SERVICE, source=coordinates(record)
+        )
+        outcome = f"dlq_{letter['error_type']}"
+        return [Output(dlq_topic, record.key, contracts.encode(letter), outcome)]
+    return [Output(target_topic, ticket["ticket_id"].encode(), contracts.encode(ticket), "ok")]

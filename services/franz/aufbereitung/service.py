@@ -1,0 +1,57 @@
+"""`franz aufbereitung`: wiring of settings, the shared loop and the pure normaliser."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+
+from franz.aufbereitung.core import SERVICE, normalise
+from franz.aufbereitung.settings import Settings
+from franz.runtime.clients import new_producer
+from franz.runtime.logs import configure_logging
+from franz.runtime.loop import KafkaLoop, LoopConfig
+from franz.runtime.produce import ProduceStage, TransactionalProduceStage
+from franz.runtime.service import run_loop
+
+log = logging.getLogger(__name__)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
+    if settings.exactly_once:
+        stage: ProduceStage = TransactionalProduceStage(
+            service=SERVICE,
+            producer_factory=lambda: new_producer(
+                settings.bootstrap, client_id=f"franz-{SERVICE}", transactional_id=settings.transactional_id
+            ),
+            transform=transform,
+        )
+    else:
+        stage = ProduceStage(
+            service=SERVICE,
+            producer_factory=lambda: new_producer(settings.bootstrap, client_id=f"franz-{SERVICE}"),
+            transform=transform,
+        )
+    loop = KafkaLoop(
+        LoopConfig(
+            service=SERVICE,
+            bootstrap=settings.bootstrap,
+            group_id=settings.group_id,
+            topics=(settings.source_topic,),
+        ),
+        stage,
+    )
+    log.info(
+        "aufbereitung starting",
+        extra={
+            "source": settings.source_topic,
+            "target": settings.target_topic,
+            "dlq": settings.dlq_topic,
+            "exactly_once": settings.exactly_once,
+            "metrics_port": settings.metrics_port,
+        },
+    )
+    return run_loop(loop, metrics_port=settings.metrics_port)

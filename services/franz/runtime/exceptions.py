@@ -1,0 +1,7 @@
+"""Errors of the shared Kafka runtime."""
+
+from franz.exceptions import FranzError
+
+
+class DeliveryError(FranzError):
+    """Some records of a batch were not acknowledged; the batch is retried and nothing is committed."""

@@ -1,0 +1,221 @@
+"""The one consume → process → deliver → commit loop that every consumer service runs.
+
+A batch is polled, handed to a `Stage` that completes its side effects (records acknowledged by the
+broker, a webhook accepted), and only then are the batch's offsets committed. When the stage fails,
+nothing is committed: the consumer seeks back to the batch's first offsets and tries again after a
+backoff, so a failed side effect is retried and never skipped. Batches are handled synchronously between
+polls, and rebalances only happen inside `poll`, so a revoked partition never has handled-but-uncommitted
+records and never receives a commit after it was revoked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from franz.runtime import metrics
+from franz.runtime.exceptions import DeliveryError
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[TopicPartition, OffsetAndMetadata]
+
+
+class Stage(ABC):
+    """What a service does with a batch. `deliver` must finish every side effect or raise."""
+
+    def begin(self) -> None:  # noqa: B027 - optional hook
+        """Called before `deliver`; transactional stages open their transaction here."""
+
+    @abstractmethod
+    def deliver(self, records: Sequence[ConsumerRecord]) -> None: ...
+
+    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
+        consumer.commit(offsets)
+
+    def abort(self) -> None:  # noqa: B027 - optional hook
+        """Called after a failed batch, before it is retried."""
+
+    def is_ready(self) -> bool:
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release what the stage holds; called once, when the loop stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    service: str
+    bootstrap: str
+    group_id: str
+    topics: tuple[str, ...]
+    max_batch: int = 500
+    poll_timeout_ms: int = 200
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    isolation_level: str = "read_committed"
+
+
+class KafkaLoop:
+    """Runs a Stage over a consumer group until `stop()`; at-least-once unless the stage is transactional."""
+
+    def __init__(self, config: LoopConfig, stage: Stage, **consumer_overrides: Any) -> None:
+        from franz.runtime.clients import new_consumer
+
+        self.config = config
+        self.stage = stage
+        self._stop = threading.Event()
+        self._assigned = False
+        self._healthy_poll = False
+        self.consumer = new_consumer(
+            config.bootstrap,
+            client_id=f"franz-{config.service}",
+            group_id=config.group_id,
+            max_poll_records=config.max_batch,
+            isolation_level=config.isolation_level,
+            **consumer_overrides,
+        )
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit it, leave the group and return."""
+        self._stop.set()
+
+    def is_ready(self) -> bool:
+        return self._assigned and self._healthy_poll and self.stage.is_ready()
+
+    def _wait_for_topics(self) -> None:
+        """Subscribe only once every topic has partitions: a group that forms before the topic's metadata
+        arrived assigns nothing and idles until the next metadata refresh."""
+        waited = 0.0
+        while not self._stop.is_set():
+            missing = [topic for topic in self.config.topics if not self.consumer.partitions_for_topic(topic)]
+            if not missing:
+                return
+            if waited % 10 == 0:
+                log.warning(
+                    "waiting for topics to exist", extra={"missing": missing, "waited_seconds": waited}
+                )
+            self._stop.wait(0.5)
+            waited += 0.5
+
+    def run(self) -> None:
+        self._wait_for_topics()
+        self.consumer.subscribe(list(self.config.topics))
+        backoff = self.config.retry_initial_seconds
+        log.info("consuming", extra={"topics": list(self.config.topics), "group": self.config.group_id})
+        try:
+            while not self._stop.is_set():
+                try:
+                    polled = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+                except KafkaError as error:
+                    self._healthy_poll = False
+                    log.warning("poll failed; retrying", extra={"error": str(error)})
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+                    continue
+                self._healthy_poll = True
+                self._assigned = bool(self.consumer.assignment())
+                self._record_lag()
+                if not polled:
+                    continue
+                if self._handle(polled):
+                    backoff = self.config.retry_initial_seconds
+                else:
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+        finally:
+            self.close()
+
+    def _handle(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Deliver and commit one batch; on failure seek back so the same records come again."""
+        records = [record for partition_records in polled.values() for record in partition_records]
+        offsets: Offsets = {
+            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items() if batch
+        }
+        service = self.config.service
+        metrics.BATCH_SIZE.labels(service).observe(len(records))
+        started = time.perf_counter()
+        try:
+            self.stage.begin()
+            self.stage.deliver(records)
+            self.stage.commit(self.consumer, offsets)
+        except Exception as error:
+            # Deliberately broad: whatever went wrong, the batch's offsets must stay uncommitted.
+            metrics.BATCH_FAILURES.labels(service, type(error).__name__).inc()
+            log.warning(
+                "batch failed; it will be retried from its first offsets",
+                extra={
+                    "error": str(error),
+                    "error_class": type(error).__name__,
+                    "records": len(records),
+                    "partitions": {
+                        f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()
+                    },
+                },
+            )
+            self._abort_quietly()
+            self._seek_back(polled)
+            return False
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SECONDS.labels(service).observe(elapsed)
+        metrics.LAST_SUCCESS.labels(service).set_to_current_time()
+        return True
+
+    def _abort_quietly(self) -> None:
+        try:
+            self.stage.abort()
+        except Exception:
+            log.exception("aborting the failed batch failed too")
+
+    def _seek_back(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assignment = self.consumer.assignment()
+        for tp, batch in polled.items():
+            if batch and tp in assignment:
+                self.consumer.seek(tp, batch[0].offset)
+
+    def _record_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = self.consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                continue
+            if position is not None:
+                metrics.CONSUMER_LAG.labels(self.config.service, tp.topic, str(tp.partition)).set(
+                    max(highwater - position, 0)
+                )
+
+    def close(self) -> None:
+        """Flush the stage, then leave the group at once so partitions move without a session timeout."""
+        try:
+            self.stage.close()
+        finally:
+            self.consumer.close(autocommit=False)
+        log.info("stopped", extra={"group": self.config.group_id})
+
+
+def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:
+    """Wait for every send; raise DeliveryError naming how many the broker did not acknowledge."""
+    failures: list[BaseException] = []
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        try:
+            future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except Exception as error:
+            failures.append(error)
+    if failures:
+        raise DeliveryError(
+            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: {failures[0]!r}"
+        )

@@ -1,0 +1,29 @@
+"""Start-up and shutdown shared by the services: logging, the health server, signals, the loop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+from franz.runtime.health import HealthServer
+from franz.runtime.loop import KafkaLoop
+
+log = logging.getLogger(__name__)
+
+
+def run_loop(loop: KafkaLoop, *, metrics_port: int) -> int:
+    """Serve health and metrics, run the loop until SIGTERM/SIGINT, then stop in order; returns 0."""
+    health = HealthServer(port=metrics_port, ready=loop.is_ready).start()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping: finishing the batch in hand", extra={"signal": signal.Signals(signum).name})
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        loop.run()
+    finally:
+        health.stop()
+    return 0
