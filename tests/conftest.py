@@ -15,6 +15,7 @@ import pytest
 from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.devstack.kube import LocalControlPlane
 from franz.devstack.tools import tool
+from tests.helpers import Foreground
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +68,14 @@ def helm() -> Path:
 @pytest.fixture(scope="session")
 def kubectl() -> Path:
     return tool("kubectl")
+
+
+@pytest.fixture
+def foreground() -> Iterator[list[Foreground]]:
+    """`franz` commands started by a test; killed at its end if the test did not stop them."""
+    started: list[Foreground] = []
+    yield started
+    for command in started:
+        if command.process.poll() is None:
+            command.process.kill()
+            command.process.wait()

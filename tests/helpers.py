@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -95,3 +98,38 @@ class ServiceProcess(ManagedProcess):
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     total += sample.value
         return total
+
+
+FRANZ = [sys.executable, "-m", "franz"]
+
+
+class Foreground:
+    """A `franz` command running in the foreground, whose stdout lines we can wait for."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [*FRANZ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def line_starting(self, prefix: str, timeout: float = 120) -> str:
+        def found() -> str | None:
+            if self.process.poll() is not None and not any(line.startswith(prefix) for line in self.lines):
+                stderr = self.process.stderr.read() if self.process.stderr else ""
+                pytest.fail(
+                    f"franz exited with {self.process.returncode} before printing {prefix!r}:\n{stderr}"
+                )
+            return next((line for line in self.lines if line.startswith(prefix)), None)
+
+        return wait_until(found, timeout=timeout)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
+        os.killpg(self.process.pid, signum) if signum == signal.SIGINT else self.process.send_signal(signum)
+        return self.process.wait(timeout)

@@ -10,6 +10,7 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 import unicodedata
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
@@ -122,6 +123,8 @@ def utc_now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Unicode category Cc (C0, DEL, C1) except tab and newline, and lone surrogates (Cs) from JSON escapes.
+_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _TICKET_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
 
 
@@ -144,11 +147,7 @@ def clean_text(value: str) -> str:
     """
     if "\x00" in value:
         raise ContractError("validation_error", "text contains a NUL character")
-    normalised = unicodedata.normalize("NFC", value)
-    kept = "".join(
-        char for char in normalised if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cs")
-    )
-    return kept.strip()
+    return _CONTROL_CHARACTERS.sub("", unicodedata.normalize("NFC", value)).strip()
 
 
 def _required_text(record: dict[str, Any], field: str, max_chars: int) -> str:

@@ -6,60 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from kafka import KafkaAdminClient
 
 from franz.devstack.process import free_port
-from tests.helpers import wait_until
-
-FRANZ = [sys.executable, "-m", "franz"]
-
-
-class Foreground:
-    """A `franz` command running in the foreground, whose stdout lines we can wait for."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [*FRANZ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def line_starting(self, prefix: str, timeout: float = 120) -> str:
-        def found() -> str | None:
-            if self.process.poll() is not None and not any(line.startswith(prefix) for line in self.lines):
-                stderr = self.process.stderr.read() if self.process.stderr else ""
-                pytest.fail(
-                    f"franz exited with {self.process.returncode} before printing {prefix!r}:\n{stderr}"
-                )
-            return next((line for line in self.lines if line.startswith(prefix)), None)
-
-        return wait_until(found, timeout=timeout)
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
-        os.killpg(self.process.pid, signum) if signum == signal.SIGINT else self.process.send_signal(signum)
-        return self.process.wait(timeout)
-
-
-@pytest.fixture
-def foreground() -> Iterator[list[Foreground]]:
-    started: list[Foreground] = []
-    yield started
-    for command in started:
-        if command.process.poll() is None:
-            command.process.kill()
-            command.process.wait()
+from tests.helpers import FRANZ, Foreground
 
 
 def test_franz_kafka_prints_bootstrap_and_stops_cleanly_on_sigterm(foreground: list[Foreground]) -> None:
@@ -132,20 +84,3 @@ def test_franz_ticket_refuses_an_empty_message_naming_the_field(bootstrap: str) 
     )
     assert result.returncode == 2
     assert "'message' is empty" in result.stderr
-
-
-def test_franz_up_creates_the_default_topics_and_stops_on_ctrl_c(foreground: list[Foreground]) -> None:
-    port = free_port()
-    command = Foreground("up", "--port", str(port))
-    foreground.append(command)
-    command.line_starting("Franz is up.")
-    admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
-    topics = admin.describe_topics(["discordMSG", "tickets-formatted", "tickets-formatted-dlq", "errors"])
-    admin.close()
-    assert {topic["name"]: len(topic["partitions"]) for topic in topics} == {
-        "discordMSG": 3,
-        "tickets-formatted": 3,
-        "tickets-formatted-dlq": 3,
-        "errors": 3,
-    }
-    assert command.stop(signal.SIGINT) == 0

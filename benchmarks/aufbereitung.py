@@ -1,0 +1,259 @@
+"""aufbereitung throughput and latency against baselines, measured side by side on one local broker.
+
+    .venv/bin/python benchmarks/aufbereitung.py [--records 50000]
+
+Prints records/s of: the service's loop (at-least-once and exactly-once), a bare kafka-python
+consume→produce loop without validation (this client's ceiling), and a per-record loop that commits
+synchronously after each record (the upstream's pattern); then end-to-end latency at a fixed offered rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from franz import contracts
+from franz.aufbereitung.core import normalise
+from franz.devstack.kafka import LocalKafka, ensure_topics
+from franz.devstack.process import ManagedProcess, free_port
+from franz.runtime.clients import new_consumer, new_producer
+from franz.runtime.loop import KafkaLoop, LoopConfig
+from franz.runtime.produce import ProduceStage, TransactionalProduceStage
+
+PARTITIONS = 3
+
+
+def fresh_topics(bootstrap: str, label: str) -> tuple[str, str, str]:
+    names = tuple(f"bench-{label}-{role}-{uuid.uuid4().hex[:6]}" for role in ("in", "out", "dlq"))
+    ensure_topics(bootstrap, names, partitions=PARTITIONS)
+    return names  # type: ignore[return-value]
+
+
+def preload(bootstrap: str, topic: str, count: int) -> None:
+    producer = new_producer(bootstrap, client_id="bench-preload")
+    for i in range(count):
+        value = contracts.encode(
+            {
+                "username": f"user{i % 97}",
+                "message": f"ticket number {i} " + "x" * 120,
+                "timestamp": contracts.utc_now_iso(),
+                "source_id": f"bench:{i}",
+            }
+        )
+        producer.send(topic, key=f"bench:{i}".encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+def committed_total(consumer: KafkaConsumer, topic: str) -> int:
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    return sum(consumer.committed(tp) or 0 for tp in partitions)
+
+
+def run_service(bootstrap: str, count: int, *, exactly_once: bool) -> float:
+    source, target, dlq = fresh_topics(bootstrap, "eos" if exactly_once else "alo")
+    preload(bootstrap, source, count)
+    transform = functools.partial(normalise, target_topic=target, dlq_topic=dlq)
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    if exactly_once:
+        stage: ProduceStage = TransactionalProduceStage(
+            service="bench",
+            transform=transform,
+            producer_factory=lambda: new_producer(
+                bootstrap, client_id="bench", transactional_id=f"tx-{group}"
+            ),
+        )
+    else:
+        stage = ProduceStage(
+            service="bench",
+            transform=transform,
+            producer_factory=lambda: new_producer(bootstrap, client_id="bench"),
+        )
+    loop = KafkaLoop(
+        LoopConfig(service="bench", bootstrap=bootstrap, group_id=group, topics=(source,)), stage
+    )
+    return timed_until_committed(bootstrap, group, source, count, loop.run, loop.stop)
+
+
+def timed_until_committed(
+    bootstrap: str, group: str, source: str, count: int, run: Callable[[], None], stop: Callable[[], None]
+) -> float:
+    watcher = new_consumer(bootstrap, client_id="bench-watch", group_id=group)
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    while committed_total(watcher, source) < count:
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    stop()
+    thread.join(60)
+    watcher.close()
+    return count / elapsed
+
+
+def run_bare(bootstrap: str, count: int) -> float:
+    """No validation, no DLQ: poll a batch, send every value, flush, commit. This client's ceiling."""
+    source, target, _ = fresh_topics(bootstrap, "bare")
+    preload(bootstrap, source, count)
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    stopped = threading.Event()
+
+    def loop() -> None:
+        consumer = new_consumer(bootstrap, client_id="bare", group_id=group, max_poll_records=500)
+        producer = new_producer(bootstrap, client_id="bare")
+        consumer.subscribe([source])
+        while not stopped.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    producer.send(target, key=record.key, value=record.value)
+            producer.flush()
+            consumer.commit()
+        consumer.close()
+        producer.close()
+
+    return timed_until_committed(bootstrap, group, source, count, loop, stopped.set)
+
+
+def run_per_record(bootstrap: str, count: int) -> float:
+    """The upstream's pattern: for each record, produce and commit synchronously."""
+    source, target, _ = fresh_topics(bootstrap, "perrec")
+    preload(bootstrap, source, count)
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    stopped = threading.Event()
+
+    def loop() -> None:
+        consumer = new_consumer(bootstrap, client_id="perrec", group_id=group, max_poll_records=500)
+        producer = new_producer(bootstrap, client_id="perrec")
+        consumer.subscribe([source])
+        while not stopped.is_set():
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                for record in records:
+                    if stopped.is_set():
+                        break
+                    intake = json.loads(record.value)
+                    value = json.dumps({"contact": intake["username"], "body": intake["message"]}).encode()
+                    producer.send(target, value=value)
+                    consumer.commit({tp: consumer_offset(record.offset + 1)})
+        consumer.close()
+        producer.close()
+
+    return timed_until_committed(bootstrap, group, source, count, loop, stopped.set)
+
+
+def consumer_offset(offset: int) -> object:
+    from kafka.structs import OffsetAndMetadata
+
+    return OffsetAndMetadata(offset, "", -1)
+
+
+def run_latency(bootstrap: str, *, rate: int, seconds: int) -> tuple[float, float]:
+    """Offer `rate` records/s to `franz aufbereitung` running as its own process, as in production;
+    latency = formatted record seen by a reader - intake timestamp set by the sender."""
+    source, target, dlq = fresh_topics(bootstrap, "lat")
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SOURCE_TOPIC": source,
+        "TARGET_TOPIC": target,
+        "DLQ_TOPIC": dlq,
+        "GROUP_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "METRICS_PORT": str(port),
+    }
+    log_dir = Path(tempfile.mkdtemp(prefix="franz-bench-"))
+    service = ManagedProcess(
+        "aufbereitung",
+        [sys.executable, "-m", "franz", "aufbereitung"],
+        log_path=log_dir / "service.log",
+        env=env,
+    )
+    service.start()
+    service.wait_ready(lambda: _ready(port), timeout=60)
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="latest", enable_auto_commit=False)
+    partitions = [TopicPartition(target, p) for p in range(PARTITIONS)]
+    reader.assign(partitions)
+    reader.seek_to_end(*partitions)
+    latencies: list[float] = []
+    total = rate * seconds
+
+    def read() -> None:
+        while len(latencies) < total:
+            for records in reader.poll(timeout_ms=100).values():
+                now = datetime.datetime.now(datetime.UTC)
+                for record in records:
+                    sent = datetime.datetime.fromisoformat(json.loads(record.value)["date"])
+                    latencies.append((now - sent).total_seconds())
+
+    reading = threading.Thread(target=read, daemon=True)
+    reading.start()
+    producer = new_producer(bootstrap, client_id="bench-offer", linger_ms=0)
+    started = time.perf_counter()
+    for i in range(total):
+        due = started + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        sent = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        producer.send(
+            source,
+            value=contracts.encode(
+                {"username": "u", "message": f"m{i}", "timestamp": sent, "source_id": f"lat:{i}"}
+            ),
+        )
+    producer.flush()
+    reading.join(60)
+    service.stop()
+    producer.close()
+    reader.close()
+    latencies.sort()
+    return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+
+
+def _ready(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+        return bool(response.status == 200)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--per-record-records", type=int, default=3_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with LocalKafka(heap="1g") as kafka:
+        bootstrap = kafka.bootstrap
+        bare = run_bare(bootstrap, args.records)
+        service = run_service(bootstrap, args.records, exactly_once=False)
+        eos = run_service(bootstrap, args.records, exactly_once=True)
+        per_record = run_per_record(bootstrap, args.per_record_records)
+        p50, p99 = run_latency(bootstrap, rate=args.rate, seconds=args.seconds)
+    print(f"records                      {args.records} (per-record loop: {args.per_record_records})")
+    print(f"bare consume→produce loop    {bare:10.0f} records/s")
+    print(
+        f"aufbereitung at-least-once   {service:10.0f} records/s   {service / bare:.2f}x bare  "
+        f"{service / per_record:.1f}x per-record"
+    )
+    print(f"aufbereitung exactly-once    {eos:10.0f} records/s   {eos / bare:.2f}x bare")
+    print(f"per-record sync commit loop  {per_record:10.0f} records/s")
+    print(f"latency at {args.rate} records/s     p50 {p50 * 1000:.1f} ms   p99 {p99 * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""`franz up` end to end: the local broker, the default topics, the services, a ticket flowing through."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+from kafka import KafkaAdminClient
+
+from franz import contracts
+from franz.devstack.process import free_port
+from tests.helpers import FRANZ, Foreground, read_topic
+
+
+def test_franz_up_runs_the_pipeline_and_stops_on_ctrl_c(foreground: list[Foreground]) -> None:
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    command = Foreground("up", "--port", str(port))
+    foreground.append(command)
+    command.line_starting("Franz is up.")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    topics = admin.describe_topics(list(contracts.DEFAULT_TOPICS))
+    admin.close()
+    assert {topic["name"]: len(topic["partitions"]) for topic in topics} == dict.fromkeys(
+        contracts.DEFAULT_TOPICS, 3
+    )
+
+    receipt = json.loads(
+        subprocess.run(
+            [
+                *FRANZ,
+                "ticket",
+                "The coffee machine speaks Klingon",
+                "--user",
+                "bob",
+                "--bootstrap",
+                bootstrap,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    [formatted] = read_topic(bootstrap, contracts.TOPIC_FORMATTED, expected=1, timeout=60)
+    ticket = json.loads(formatted.value)
+    assert ticket["ticket_id"] == receipt["ticket_id"]
+    assert ticket["contact"] == "bob"
+    assert ticket["body"] == "The coffee machine speaks Klingon"
+    assert command.stop(signal.SIGINT) == 0
