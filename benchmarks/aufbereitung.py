@@ -1,6 +1,6 @@
 """aufbereitung throughput and latency against baselines, measured side by side on one local broker.
 
-    .venv/bin/python benchmarks/aufbereitung.py [--records 50000]
+    .venv/bin/python benchmarks/aufbereitung.py [--records 30000] [--rounds 3]
 
 Prints records/s of: the service's loop (at-least-once and exactly-once), a bare kafka-python
 consume→produce loop without validation (this client's ceiling), and a per-record loop that commits
@@ -232,25 +232,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--records", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-record-records", type=int, default=3_000)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
+    bare, service, eos = [], [], []
     with LocalKafka(heap="1g") as kafka:
         bootstrap = kafka.bootstrap
-        bare = run_bare(bootstrap, args.records)
-        service = run_service(bootstrap, args.records, exactly_once=False)
-        eos = run_service(bootstrap, args.records, exactly_once=True)
+        # Alternate the contenders round by round, so the broker's warm-up and GC hit them alike.
+        for _ in range(args.rounds):
+            bare.append(run_bare(bootstrap, args.records))
+            service.append(run_service(bootstrap, args.records, exactly_once=False))
+            eos.append(run_service(bootstrap, args.records, exactly_once=True))
         per_record = run_per_record(bootstrap, args.per_record_records)
         p50, p99 = run_latency(bootstrap, rate=args.rate, seconds=args.seconds)
-    print(f"records                      {args.records} (per-record loop: {args.per_record_records})")
-    print(f"bare consume→produce loop    {bare:10.0f} records/s")
+    bare_rate, service_rate, eos_rate = (statistics.median(rates) for rates in (bare, service, eos))
     print(
-        f"aufbereitung at-least-once   {service:10.0f} records/s   {service / bare:.2f}x bare  "
-        f"{service / per_record:.1f}x per-record"
+        f"records per run              {args.records}, median of {args.rounds} rounds "
+        f"(per-record loop: {args.per_record_records})"
     )
-    print(f"aufbereitung exactly-once    {eos:10.0f} records/s   {eos / bare:.2f}x bare")
+    print(f"bare consume->produce loop   {bare_rate:10.0f} records/s   rounds {[round(r) for r in bare]}")
+    print(
+        f"aufbereitung at-least-once   {service_rate:10.0f} records/s   "
+        f"{service_rate / bare_rate:.2f}x bare  "
+        f"{service_rate / per_record:.1f}x per-record   rounds {[round(r) for r in service]}"
+    )
+    print(
+        f"aufbereitung exactly-once    {eos_rate:10.0f} records/s   {eos_rate / bare_rate:.2f}x bare  "
+        f"rounds {[round(r) for r in eos]}"
+    )
     print(f"per-record sync commit loop  {per_record:10.0f} records/s")
     print(f"latency at {args.rate} records/s     p50 {p50 * 1000:.1f} ms   p99 {p99 * 1000:.1f} ms")
 

@@ -6,6 +6,7 @@ cannot start raises with its log tail, which fails the tests that need it; nothi
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,10 +73,17 @@ def kubectl() -> Path:
 
 @pytest.fixture
 def foreground() -> Iterator[list[Foreground]]:
-    """`franz` commands started by a test; killed at its end if the test did not stop them."""
+    """`franz` commands started by a test; stopped at its end if the test did not stop them.
+
+    SIGTERM first, so that a command which started a broker stops it too; SIGKILL only if that hangs.
+    """
     started: list[Foreground] = []
     yield started
     for command in started:
         if command.process.poll() is None:
-            command.process.kill()
-            command.process.wait()
+            command.process.terminate()
+            try:
+                command.process.wait(60)
+            except subprocess.TimeoutExpired:
+                command.process.kill()
+                command.process.wait()

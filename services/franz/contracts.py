@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import json
 import re
 import unicodedata
 from typing import Any, Final, Literal, NotRequired, TypedDict
+
+import orjson
 
 from franz.exceptions import FranzError
 
@@ -125,7 +126,8 @@ def utc_now_iso() -> str:
 
 # Unicode category Cc (C0, DEL, C1) except tab and newline, and lone surrogates (Cs) from JSON escapes.
 _CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_TICKET_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U to misread
+# Crockford's base32 has no I, L, O or U to misread; digit i of RFC 4648's alphabet becomes digit i of his.
+_TO_CROCKFORD: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 def ticket_id_for(source_id: str | None, *, topic: str = "", partition: int = 0, offset: int = 0) -> str:
@@ -135,9 +137,9 @@ def ticket_id_for(source_id: str | None, *, topic: str = "", partition: int = 0,
     50 bits keep the id short enough to read out loud while collisions stay unlikely below tens of millions.
     """
     key = f"source:{source_id}" if source_id else f"record:{topic}/{partition}/{offset}"
-    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big") >> 6
-    chars = "".join(_TICKET_ALPHABET[(number >> shift) & 31] for shift in range(45, -1, -5))
-    return f"T-{chars[:5]}-{chars[5:]}"
+    # The first 50 bits of the digest, as ten base32 digits in Crockford's alphabet.
+    digits = base64.b32encode(hashlib.sha256(key.encode()).digest()[:7]).decode().translate(_TO_CROCKFORD)
+    return f"T-{digits[:5]}-{digits[5:10]}"
 
 
 def clean_text(value: str) -> str:
@@ -237,13 +239,9 @@ def decode_raw_intake(value: bytes | None) -> RawIntake:
             "encoding_error", f"record is not UTF-8: {error.reason} at byte {error.start}"
         ) from None
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ContractError(
-            "json_decode_error", f"record is not JSON: {error.msg} at position {error.pos}"
-        ) from None
-    except RecursionError:
-        raise ContractError("json_decode_error", "record is JSON nested too deeply to parse") from None
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ContractError("json_decode_error", f"record is not JSON: {error}") from None
     return validate_raw_intake(parsed)
 
 
@@ -318,4 +316,4 @@ def new_raw_intake(
 
 def encode(record: object) -> bytes:
     """Compact UTF-8 JSON: the wire format of every Franz topic."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(record)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from kafka import KafkaAdminClient
 
 from franz import contracts
+from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.runtime.clients import new_producer
 from tests.helpers import ServiceProcess, read_topic, wait_until
 
@@ -265,3 +266,30 @@ def test_logs_are_json_lines_without_ticket_bodies(pipeline: Pipeline) -> None:
     for line in lines:
         json.loads(line)
     assert secret_body not in service.log_path.read_text()
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    with LocalKafka(data_dir=tmp_path / "broker") as broker:
+        names = [f"{role}-{uuid.uuid4().hex[:8]}" for role in ("intake", "formatted", "dlq")]
+        ensure_topics(broker.bootstrap, names, partitions=3)
+        line = Pipeline(
+            bootstrap=broker.bootstrap,
+            source=names[0],
+            target=names[1],
+            dlq=names[2],
+            group=f"aufbereitung-{uuid.uuid4().hex[:8]}",
+            log_dir=tmp_path,
+        )
+        total = 10_000
+        line.produce([intake(i) for i in range(total)])
+        service = line.start()
+        try:
+            wait_until(lambda: line.committed() > 1_000, timeout=120)
+            broker.restart()
+            records = read_topic(broker.bootstrap, line.target, expected=total, timeout=180)
+            assert service.running(), "the service rode out the restart instead of crashing"
+        finally:
+            service.kill()
+        ids = {json.loads(record.value)["ticket_id"] for record in records}
+        assert len(ids) == total

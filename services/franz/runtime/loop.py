@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from franz.runtime import metrics
+from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ class KafkaLoop:
     """Runs a Stage over a consumer group until `stop()`; at-least-once unless the stage is transactional."""
 
     def __init__(self, config: LoopConfig, stage: Stage, **consumer_overrides: Any) -> None:
-        from franz.runtime.clients import new_consumer
-
         self.config = config
         self.stage = stage
         self._stop = threading.Event()

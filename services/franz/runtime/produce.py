@@ -51,12 +51,14 @@ class ProduceStage(Stage):
         self._pending_counts: dict[tuple[str, str], int] = {}
 
     def _send_all(self, records: Sequence[ConsumerRecord]) -> list[object]:
-        futures = []
+        # Transform the whole batch first, then send in a tight loop: the producer's I/O thread then competes
+        # for the interpreter lock during one short burst instead of around every record.
+        outputs = [output for record in records for output in self.transform(record)]
+        send = self.producer.send
+        futures = [send(output.topic, key=output.key, value=output.value) for output in outputs]
         counts: dict[tuple[str, str], int] = {}
-        for record in records:
-            for output in self.transform(record):
-                futures.append(self.producer.send(output.topic, key=output.key, value=output.value))
-                counts[(output.topic, output.outcome)] = counts.get((output.topic, output.outcome), 0) + 1
+        for output in outputs:
+            counts[(output.topic, output.outcome)] = counts.get((output.topic, output.outcome), 0) + 1
         self._pending_counts = counts
         return futures
 
