@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from franz import contracts
 from franz.devstack.kafka import LocalKafka, ensure_topics
@@ -61,9 +62,12 @@ class Pipeline:
         producer.close()
 
     def committed(self) -> int:
+        """The group's committed offsets summed; 0 while its coordinator is not there yet (fresh broker)."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             offsets = admin.list_group_offsets({self.group: None})
+        except KafkaError:
+            return 0
         finally:
             admin.close()
         return sum(meta.offset for meta in offsets.get(self.group, {}).values() if meta.offset > 0)

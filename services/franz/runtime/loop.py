@@ -20,7 +20,6 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from franz.runtime import metrics
@@ -116,9 +115,14 @@ class KafkaLoop:
             while not self._stop.is_set():
                 try:
                     polled = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
-                except KafkaError as error:
+                except Exception as error:
+                    # The client raises more than KafkaError while brokers come and go; nothing was handed
+                    # out, so polling again after a pause is always safe.
                     self._healthy_poll = False
-                    log.warning("poll failed; retrying", extra={"error": str(error)})
+                    log.warning(
+                        "poll failed; retrying",
+                        extra={"error": str(error), "error_class": type(error).__name__},
+                    )
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self.config.retry_max_seconds)
                     continue
@@ -189,7 +193,7 @@ class KafkaLoop:
                 continue
             try:
                 position = self.consumer.position(tp, timeout_ms=100)
-            except KafkaError:
+            except Exception:  # noqa: S112 - lag is best effort; a broker that is away must not stop the loop
                 continue
             if position is not None:
                 metrics.CONSUMER_LAG.labels(self.config.service, tp.topic, str(tp.partition)).set(
