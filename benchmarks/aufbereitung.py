@@ -23,8 +23,11 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from threading import Event
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
 
 from franz import contracts
 from franz.aufbereitung.core import normalise
@@ -35,6 +38,8 @@ from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.runtime.produce import ProduceStage, TransactionalProduceStage
 
 PARTITIONS = 3
+Polled = dict[TopicPartition, list[ConsumerRecord]]
+BatchHandler = Callable[[KafkaConsumer, KafkaProducer, str, Polled, Event], None]
 
 
 def fresh_topics(bootstrap: str, label: str) -> tuple[str, str, str]:
@@ -105,59 +110,49 @@ def timed_until_committed(
     return count / elapsed
 
 
-def run_bare(bootstrap: str, count: int) -> float:
-    """No validation, no DLQ: poll a batch, send every value, flush, commit. This client's ceiling."""
-    source, target, _ = fresh_topics(bootstrap, "bare")
+def run_client_loop(bootstrap: str, count: int, label: str, handle: BatchHandler) -> float:
+    """A hand-written loop on this client, without Franz's runtime: the baselines."""
+    source, target, _ = fresh_topics(bootstrap, label)
     preload(bootstrap, source, count)
     group = f"bench-{uuid.uuid4().hex[:8]}"
     stopped = threading.Event()
 
     def loop() -> None:
-        consumer = new_consumer(bootstrap, client_id="bare", group_id=group, max_poll_records=500)
-        producer = new_producer(bootstrap, client_id="bare")
+        consumer = new_consumer(bootstrap, client_id=label, group_id=group, max_poll_records=500)
+        producer = new_producer(bootstrap, client_id=label)
         consumer.subscribe([source])
         while not stopped.is_set():
-            for records in consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    producer.send(target, key=record.key, value=record.value)
-            producer.flush()
-            consumer.commit()
+            handle(consumer, producer, target, consumer.poll(timeout_ms=200), stopped)
         consumer.close()
         producer.close()
 
     return timed_until_committed(bootstrap, group, source, count, loop, stopped.set)
 
 
-def run_per_record(bootstrap: str, count: int) -> float:
-    """The upstream's pattern: for each record, produce and commit synchronously."""
-    source, target, _ = fresh_topics(bootstrap, "perrec")
-    preload(bootstrap, source, count)
-    group = f"bench-{uuid.uuid4().hex[:8]}"
-    stopped = threading.Event()
-
-    def loop() -> None:
-        consumer = new_consumer(bootstrap, client_id="perrec", group_id=group, max_poll_records=500)
-        producer = new_producer(bootstrap, client_id="perrec")
-        consumer.subscribe([source])
-        while not stopped.is_set():
-            for tp, records in consumer.poll(timeout_ms=200).items():
-                for record in records:
-                    if stopped.is_set():
-                        break
-                    intake = json.loads(record.value)
-                    value = json.dumps({"contact": intake["username"], "body": intake["message"]}).encode()
-                    producer.send(target, value=value)
-                    consumer.commit({tp: consumer_offset(record.offset + 1)})
-        consumer.close()
-        producer.close()
-
-    return timed_until_committed(bootstrap, group, source, count, loop, stopped.set)
+def bare_batch(
+    consumer: KafkaConsumer, producer: KafkaProducer, target: str, polled: Polled, _: Event
+) -> None:
+    """No validation, no DLQ: send every value of the batch, flush, commit. This client's ceiling."""
+    for records in polled.values():
+        for record in records:
+            producer.send(target, key=record.key, value=record.value)
+    producer.flush()
+    consumer.commit()
 
 
-def consumer_offset(offset: int) -> object:
-    from kafka.structs import OffsetAndMetadata
-
-    return OffsetAndMetadata(offset, "", -1)
+def per_record(
+    consumer: KafkaConsumer, producer: KafkaProducer, target: str, polled: Polled, stopped: Event
+) -> None:
+    """The upstream's pattern: for each record, map the fields, produce, and commit synchronously."""
+    for tp, records in polled.items():
+        for record in records:
+            if stopped.is_set():
+                return
+            intake = json.loads(record.value)
+            producer.send(
+                target, value=json.dumps({"contact": intake["username"], "body": intake["message"]}).encode()
+            )
+            consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
 
 
 def run_latency(bootstrap: str, *, rate: int, seconds: int) -> tuple[float, float]:
@@ -243,10 +238,10 @@ def main() -> None:
         bootstrap = kafka.bootstrap
         # Alternate the contenders round by round, so the broker's warm-up and GC hit them alike.
         for _ in range(args.rounds):
-            bare.append(run_bare(bootstrap, args.records))
+            bare.append(run_client_loop(bootstrap, args.records, "bare", bare_batch))
             service.append(run_service(bootstrap, args.records, exactly_once=False))
             eos.append(run_service(bootstrap, args.records, exactly_once=True))
-        per_record = run_per_record(bootstrap, args.per_record_records)
+        per_record_rate = run_client_loop(bootstrap, args.per_record_records, "perrec", per_record)
         p50, p99 = run_latency(bootstrap, rate=args.rate, seconds=args.seconds)
     bare_rate, service_rate, eos_rate = (statistics.median(rates) for rates in (bare, service, eos))
     print(
@@ -257,13 +252,13 @@ def main() -> None:
     print(
         f"aufbereitung at-least-once   {service_rate:10.0f} records/s   "
         f"{service_rate / bare_rate:.2f}x bare  "
-        f"{service_rate / per_record:.1f}x per-record   rounds {[round(r) for r in service]}"
+        f"{service_rate / per_record_rate:.1f}x per-record   rounds {[round(r) for r in service]}"
     )
     print(
         f"aufbereitung exactly-once    {eos_rate:10.0f} records/s   {eos_rate / bare_rate:.2f}x bare  "
         f"rounds {[round(r) for r in eos]}"
     )
-    print(f"per-record sync commit loop  {per_record:10.0f} records/s")
+    print(f"per-record sync commit loop  {per_record_rate:10.0f} records/s")
     print(f"latency at {args.rate} records/s     p50 {p50 * 1000:.1f} ms   p99 {p99 * 1000:.1f} ms")
 
 

@@ -24,9 +24,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from franz.devstack.cache import cache_dir, exclusive, progress, run_step
+from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
-from franz.devstack.process import ManagedProcess, free_port, log_tail, port_is_free
+from franz.devstack.process import ManagedProcess, free_port, port_is_free
 
 KAFKA_VERSION = "4.1.2"
 LOG4J_VERSION = "2.25.3"  # the log4j-core version Kafka 4.1.2 itself depends on
@@ -211,9 +211,6 @@ class LocalKafka:
         if self._owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def log_tail(self) -> str:
-        return log_tail(self.log_path)
-
     def __enter__(self) -> LocalKafka:
         self.start()
         return self
@@ -240,26 +237,3 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) 
         return missing
     finally:
         admin.close()
-
-
-def wait_for_broker(bootstrap: str, *, timeout: float = 30.0) -> None:
-    """Block until a broker answers describe_cluster; used by commands pointed at an existing broker."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-        except Exception as error:
-            last_error = error
-            time.sleep(0.5)
-            continue
-        try:
-            admin.describe_cluster()
-            return
-        finally:
-            admin.close()
-    progress(f"no Kafka broker answered at {bootstrap}")
-    raise StartError(
-        f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s ({last_error}); "
-        "start one with `franz kafka` or `make run`, or set KAFKA_BOOTSTRAP_SERVERS"
-    )

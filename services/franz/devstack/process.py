@@ -76,10 +76,6 @@ class ManagedProcess:
                 start_new_session=True,
             )
 
-    @property
-    def pid(self) -> int:
-        return self._require().pid
-
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 

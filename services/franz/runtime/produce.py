@@ -45,10 +45,13 @@ class ProduceStage(Stage):
     ) -> None:
         self.service = service
         self._factory = producer_factory
-        self.producer = producer_factory()
+        self.producer = self._new_producer()
         self.transform = transform
         self.ack_timeout = ack_timeout
         self._pending_counts: dict[tuple[str, str], int] = {}
+
+    def _new_producer(self) -> KafkaProducer:
+        return self._factory()
 
     def _send_all(self, records: Sequence[ConsumerRecord]) -> list[object]:
         # Transform the whole batch first, then send in a tight loop: the producer's I/O thread then competes
@@ -78,7 +81,7 @@ class ProduceStage(Stage):
 
     def abort(self) -> None:
         self._pending_counts = {}
-        old, self.producer = self.producer, self._factory()
+        old, self.producer = self.producer, self._new_producer()
         old.close(timeout=0)
 
     def close(self) -> None:
@@ -94,18 +97,11 @@ class TransactionalProduceStage(ProduceStage):
     when the next instance with the same transactional id calls `init_transactions`.
     """
 
-    def __init__(
-        self,
-        *,
-        service: str,
-        producer_factory: Callable[[], KafkaProducer],
-        transform: Transform,
-        ack_timeout: float = 60.0,
-    ) -> None:
-        super().__init__(
-            service=service, producer_factory=producer_factory, transform=transform, ack_timeout=ack_timeout
-        )
-        self.producer.init_transactions()
+    def _new_producer(self) -> KafkaProducer:
+        producer = self._factory()
+        # Fences any earlier instance with this transactional id and aborts its open transaction.
+        producer.init_transactions()
+        return producer
 
     def begin(self) -> None:
         self.producer.begin_transaction()
@@ -125,8 +121,7 @@ class TransactionalProduceStage(ProduceStage):
         except Exception:
             log.warning("abort_transaction failed; starting a new transactional producer", exc_info=True)
             self.producer.close(timeout=0)
-            self.producer = self._factory()
-            self.producer.init_transactions()
+            self.producer = self._new_producer()
 
     def close(self) -> None:
         self.producer.close(timeout=self.ack_timeout)
