@@ -84,6 +84,8 @@ class ServiceProcess(ManagedProcess):
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
+        except urllib.error.URLError:
+            return 0, ""  # not listening yet
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         self.wait_ready(lambda: self.get("/readyz")[0] == 200, timeout=timeout, interval=0.2)

@@ -72,33 +72,51 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from franz.contracts import DEFAULT_TOPICS
     from franz.devstack.cache import progress
+    from franz.devstack.discord_webhook import LocalDiscordWebhook
     from franz.devstack.kafka import LocalKafka, ensure_topics
     from franz.devstack.stack import default_services
     from franz.devstack.supervisor import Supervisor
 
     stop = _stop_event()
     run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
+    env = dict(os.environ)
+    webhook: LocalDiscordWebhook | None = None
+    if not env.get("DISCORD_WEBHOOK_URL"):
+        webhook = LocalDiscordWebhook(on_message=_print_alerts).start()
+        env["DISCORD_WEBHOOK_URL"] = webhook.url
     progress("starting the local Kafka broker")
-    with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
-        ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions)
-        supervisor = Supervisor(
-            log_dir=run_dir / "logs", base_env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
-        )
-        for spec in default_services():
-            supervisor.add(spec)
-        supervisor.start_all()
-        _print_up_summary(kafka.bootstrap, run_dir, supervisor)
-        try:
-            while not stop.wait(0.5):
-                supervisor.check()
-        finally:
-            progress("stopping the services and the broker")
-            supervisor.stop_all()
+    try:
+        with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
+            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions)
+            supervisor = Supervisor(
+                log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+            )
+            for spec in default_services():
+                supervisor.add(spec)
+            supervisor.start_all()
+            _print_up_summary(kafka.bootstrap, run_dir, supervisor, local_webhook=webhook is not None)
+            try:
+                while not stop.wait(0.5):
+                    supervisor.check()
+            finally:
+                progress("stopping the services and the broker")
+                supervisor.stop_all()
+    finally:
+        if webhook is not None:
+            webhook.stop()
     progress("stopped")
     return 0
 
 
-def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor) -> None:
+def _print_alerts(payload: dict[str, object]) -> None:
+    """What the local Discord webhook receives, one line per embed, so alerts show in `franz up`."""
+    embeds = payload.get("embeds")
+    for embed in embeds if isinstance(embeds, list) else []:
+        fields = {field["name"]: field["value"] for field in embed.get("fields", [])}
+        print(f"[discord] {embed.get('title')}: {fields.get('Error', '')}", flush=True)
+
+
+def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, local_webhook: bool) -> None:
     from franz.contracts import DEFAULT_TOPICS
 
     lines = [
@@ -106,6 +124,12 @@ def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor) -> 
         "Franz is up.",
         f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
         f"  topics        {', '.join(DEFAULT_TOPICS)}",
+        "  Discord       "
+        + (
+            "a local webhook (DISCORD_WEBHOOK_URL is not set): alerts print here as [discord] lines"
+            if local_webhook
+            else "the webhook in DISCORD_WEBHOOK_URL"
+        ),
     ]
     for spec in supervisor.specs:
         metrics = f"http://127.0.0.1:{spec.metrics_port}/metrics" if spec.metrics_port else "-"

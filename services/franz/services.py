@@ -25,6 +25,12 @@ SERVICES: tuple[Service, ...] = (
         "franz.aufbereitung.service:main",
         local_metrics_port=9101,
     ),
+    Service(
+        "absturz",
+        "report errors and dead letters to a Discord channel through its webhook",
+        "franz.absturz.service:main",
+        local_metrics_port=9102,
+    ),
 )
 
 

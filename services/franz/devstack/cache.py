@@ -76,7 +76,7 @@ def run_step(
                 returncode = child.wait(timeout=PROGRESS_EVERY_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                progress(f"  … still {description.lower()} ({time.monotonic() - started:.0f}s)")
+                progress(f"  … {time.monotonic() - started:.0f}s so far: {description}")
     elapsed = time.monotonic() - started
     if returncode != 0:
         raise BuildError(

@@ -10,7 +10,8 @@ import sys
 from typing import Final, Literal
 
 # Discord webhook URLs carry their token in the path; bot tokens are three dot-separated base64 parts.
-_WEBHOOK_URL: Final = re.compile(r"(https?://[^\s\"']*/api(?:/v\d+)?/webhooks/)(\d+)/[\w-]+")
+# The path alone is enough to redact: HTTP libraries put it, without the host, into their error messages.
+_WEBHOOK_URL: Final = re.compile(r"(/api(?:/v\d+)?/webhooks/)(\d+)/[\w.-]+")
 _BOT_TOKEN: Final = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,38}\b")
 # Loggers that write request bodies or URLs at DEBUG: never below INFO, whatever LOG_LEVEL says.
 _CHATTY_LOGGERS: Final = ("discord", "urllib3", "kafka", "kubernetes", "aiohttp")

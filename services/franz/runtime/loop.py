@@ -60,6 +60,7 @@ class LoopConfig:
     group_id: str
     topics: tuple[str, ...]
     max_batch: int = 500
+    linger_seconds: float = 0.0
     poll_timeout_ms: int = 200
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
@@ -114,7 +115,7 @@ class KafkaLoop:
         try:
             while not self._stop.is_set():
                 try:
-                    polled = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+                    polled = self._poll_batch()
                 except Exception as error:
                     # The client raises more than KafkaError while brokers come and go; nothing was handed
                     # out, so polling again after a pause is always safe.
@@ -138,6 +139,32 @@ class KafkaLoop:
                     backoff = min(backoff * 2, self.config.retry_max_seconds)
         finally:
             self.close()
+
+    def _poll_batch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """One poll, or with `linger_seconds` several, merged until the batch is full or the time is up.
+
+        Lingering trades a little latency for larger batches: absturz uses it to collapse an error storm
+        into a few webhook requests. Memory stays bounded by `max_batch`.
+        """
+        polled: dict[TopicPartition, list[ConsumerRecord]] = self.consumer.poll(
+            timeout_ms=self.config.poll_timeout_ms
+        )
+        if not polled or self.config.linger_seconds <= 0:
+            return polled
+        count = sum(len(records) for records in polled.values())
+        deadline = time.monotonic() + self.config.linger_seconds
+        while count < self.config.max_batch and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            more = self.consumer.poll(
+                timeout_ms=min(int(remaining * 1000), self.config.poll_timeout_ms),
+                max_records=self.config.max_batch - count,
+            )
+            for tp, records in more.items():
+                polled.setdefault(tp, []).extend(records)
+                count += len(records)
+        return polled
 
     def _handle(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
         """Deliver and commit one batch; on failure seek back so the same records come again."""

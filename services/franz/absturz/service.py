@@ -1,0 +1,45 @@
+"""`franz absturz`: wiring of settings, the shared loop, the alert stage and the webhook."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+from franz.absturz.settings import Settings
+from franz.absturz.stage import AlertStage
+from franz.absturz.webhook import DiscordWebhook
+from franz.runtime.logs import configure_logging
+from franz.runtime.loop import KafkaLoop, LoopConfig
+from franz.runtime.service import run_loop
+
+log = logging.getLogger(__name__)
+
+SERVICE = "absturz"
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    stopping = threading.Event()
+    webhook = DiscordWebhook(settings.webhook_url, stop=stopping, timeout=settings.request_timeout_seconds)
+    loop = KafkaLoop(
+        LoopConfig(
+            service=SERVICE,
+            bootstrap=settings.bootstrap,
+            group_id=settings.group_id,
+            topics=settings.topics,
+            max_batch=1000,
+            linger_seconds=settings.batch_window_seconds,
+        ),
+        AlertStage(webhook),
+    )
+    log.info(
+        "absturz starting",
+        extra={
+            "topics": list(settings.topics),
+            "webhook_id": webhook.webhook_id,
+            "metrics_port": settings.metrics_port,
+        },
+    )
+    return run_loop(loop, metrics_port=settings.metrics_port, on_stop=stopping.set)
