@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 
 from franz import contracts
 from franz.devstack.discord_webhook import LocalDiscordWebhook
+from franz.devstack.kafka import committed_total
 from franz.discord_limits import limit_violations
 from franz.runtime.clients import new_producer
 from tests.helpers import ServiceProcess, wait_until
@@ -55,14 +54,7 @@ class Alerting:
         producer.close()
 
     def committed(self) -> int:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            offsets = admin.list_group_offsets({self.group: None})
-        except KafkaError:
-            return 0
-        finally:
-            admin.close()
-        return sum(meta.offset for meta in offsets.get(self.group, {}).values() if meta.offset > 0)
+        return committed_total(self.bootstrap, self.group)
 
     def delivered_offsets(self) -> list[tuple[str, int]]:
         """(topic, offset) of every alert Discord accepted, one entry per occurrence."""

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
 
 from franz import contracts
-from franz.devstack.kafka import LocalKafka, ensure_topics
+from franz.devstack.kafka import LocalKafka, committed_total, ensure_topics
 from franz.runtime.clients import new_producer
 from tests.helpers import ServiceProcess, read_topic, wait_until
 
@@ -62,15 +60,7 @@ class Pipeline:
         producer.close()
 
     def committed(self) -> int:
-        """The group's committed offsets summed; 0 while its coordinator is not there yet (fresh broker)."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            offsets = admin.list_group_offsets({self.group: None})
-        except KafkaError:
-            return 0
-        finally:
-            admin.close()
-        return sum(meta.offset for meta in offsets.get(self.group, {}).values() if meta.offset > 0)
+        return committed_total(self.bootstrap, self.group)
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def error_event(message: str, **context: object) -> bytes:
 def test_dead_letter_renders_its_source_error_and_pretty_json_content() -> None:
     alert = core.parse_alert(record(dead_letter(b'{"username":"a"}'), topic="tickets-formatted-dlq"))
     assert alert.kind == "dead_letter"
-    assert alert.source == "discordMSG/1/42"
+    assert alert.source == "discordMSG"
+    assert alert.origin == "discordMSG/1/42"
     [message] = core.pack(core.collapse([alert]))
     [embed] = message.payload["embeds"]
     assert embed["title"] == "tickets-formatted-dlq · validation\\_error"

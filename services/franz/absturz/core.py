@@ -45,7 +45,8 @@ class Alert:
     kind: AlertKind
     error_type: str
     error: str
-    source: str  # the service that reported it, or where the dead-lettered record came from
+    source: str  # the service that reported it, or the topic the dead-lettered record came from
+    origin: str | None  # the dead-lettered record's topic/partition/offset
     time: str | None
     content: str
     content_is_json: bool
@@ -98,7 +99,8 @@ def parse_alert(record: ConsumerRecord) -> Alert:
             kind="dead_letter",
             error_type=_text(decoded["error_type"]),
             error=_text(decoded.get("error", "")),
-            source=origin,
+            source=_text(source.get("topic")),
+            origin=origin,
             time=_text(decoded["time"]) if decoded.get("time") else None,
             content=shown,
             content_is_json=is_json,
@@ -111,6 +113,7 @@ def parse_alert(record: ConsumerRecord) -> Alert:
             error_type=_text(decoded["error_type"]),
             error=_text(decoded["message"]),
             source=f"{_text(decoded['service'])} ({_text(decoded.get('severity', 'error'))})",
+            origin=None,
             time=_text(decoded["time"]) if decoded.get("time") else None,
             content=json.dumps(context, indent=2, ensure_ascii=False),
             content_is_json=True,
@@ -125,6 +128,7 @@ def parse_alert(record: ConsumerRecord) -> Alert:
         error_type="unrecognised",
         error="record matches no Franz alert contract",
         source=record.topic,
+        origin=None,
         time=None,
         content=shown,
         content_is_json=is_json,
@@ -183,7 +187,7 @@ def render_embed(group: AlertGroup) -> dict[str, Any]:
     if group.count > 1:
         where += f" (+{group.count - 1} more, last {last.topic}/{last.partition}/{last.offset})"
     fields = [
-        {"name": "Source", "value": inline(alert.source, 200), "inline": True},
+        {"name": "Source", "value": inline(alert.origin or alert.source, 200), "inline": True},
         {"name": "Error type", "value": inline(alert.error_type, 200), "inline": True},
         {"name": "Time", "value": inline(alert.time or "-", 100), "inline": True},
         {"name": "Record", "value": inline(where, 300), "inline": False},

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
@@ -237,3 +237,16 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) 
         return missing
     finally:
         admin.close()
+
+
+def committed_total(bootstrap: str, group: str) -> int:
+    """The sum of a consumer group's committed offsets; 0 while the group or its coordinator does not
+    exist yet (a fresh broker creates the offsets topic on the first request that needs it)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+    except KafkaError:
+        return 0
+    finally:
+        admin.close()
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
