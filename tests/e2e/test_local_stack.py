@@ -10,6 +10,7 @@ from kafka import KafkaAdminClient
 
 from franz import contracts
 from franz.devstack.process import free_port
+from franz.runtime.clients import new_producer
 from tests.helpers import FRANZ, Foreground, read_topic
 
 
@@ -47,4 +48,12 @@ def test_franz_up_runs_the_pipeline_and_stops_on_ctrl_c(foreground: list[Foregro
     assert ticket["ticket_id"] == receipt["ticket_id"]
     assert ticket["contact"] == "bob"
     assert ticket["body"] == "The coffee machine speaks Klingon"
+
+    # A broken record goes aufbereitung → DLQ → absturz → the local Discord webhook, printed by `franz up`.
+    producer = new_producer(bootstrap, client_id="e2e")
+    producer.send(contracts.TOPIC_INTAKE, value=b"{this is not json").get(timeout=30)
+    producer.close()
+    alert = command.line_starting("[discord]", timeout=60)
+    assert "tickets-formatted-dlq" in alert
+    assert "json" in alert.lower()
     assert command.stop(signal.SIGINT) == 0
