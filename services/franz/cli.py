@@ -91,7 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             supervisor = Supervisor(
                 log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
             )
-            for spec in default_services():
+            for spec in default_services(env):
                 supervisor.add(spec)
             supervisor.start_all()
             _print_up_summary(kafka.bootstrap, run_dir, supervisor, local_webhook=webhook is not None)

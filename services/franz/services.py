@@ -6,6 +6,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -16,6 +17,8 @@ class Service:
     summary: str
     entry: str  # "module:function"; imported only when the service runs, so `franz --help` stays fast
     local_metrics_port: int  # the port `franz up` gives it on this machine
+    arguments: str | None = None  # "module:function" adding the service's own command-line options
+    needs: str | None = None  # an environment variable without which `franz up` does not start it
 
 
 SERVICES: tuple[Service, ...] = (
@@ -31,20 +34,33 @@ SERVICES: tuple[Service, ...] = (
         "franz.absturz.service:main",
         local_metrics_port=9102,
     ),
+    Service(
+        "kummerkasten",
+        "the Discord bot: /ticket and /ticket-form publish raw intake to discordMSG",
+        "franz.kummerkasten.service:main",
+        local_metrics_port=9103,
+        arguments="franz.kummerkasten.service:add_arguments",
+        needs="DISCORD_TOKEN",
+    ),
 )
+
+
+def _load(entry: str) -> Callable[..., Any]:
+    module_name, _, function_name = entry.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module_name), function_name)
+    return function
 
 
 def _runner(service: Service) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        module_name, _, function_name = service.entry.partition(":")
-        function: Callable[[argparse.Namespace], int] = getattr(
-            importlib.import_module(module_name), function_name
-        )
-        return function(args)
+        code: int = _load(service.entry)(args)
+        return code
 
     return run
 
 
 def register_service_commands(add: AddCommand) -> None:
     for service in SERVICES:
-        add(service.name, _runner(service), service.summary)
+        parser = add(service.name, _runner(service), service.summary)
+        if service.arguments:
+            _load(service.arguments)(parser)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from franz.devstack.supervisor import ServiceSpec
 from franz.services import SERVICES
 
 
-def default_services() -> list[ServiceSpec]:
+def default_services(environ: Mapping[str, str]) -> list[ServiceSpec]:
+    """Every service whose prerequisites are met (the bot runs only with a DISCORD_TOKEN)."""
     return [
         ServiceSpec(
             name=service.name,
@@ -14,4 +17,5 @@ def default_services() -> list[ServiceSpec]:
             metrics_port=service.local_metrics_port,
         )
         for service in SERVICES
+        if service.needs is None or environ.get(service.needs)
     ]

@@ -1,0 +1,192 @@
+"""A local stand-in for the parts of Discord's HTTP API a bot uses, answering as Discord documents.
+
+discord.py talks to it unchanged once `discord.http.Route.BASE` points here: login (`/users/@me`,
+`/oauth2/applications/@me`), application commands (list and bulk overwrite, global or per guild),
+interaction callbacks (`?with_response=1`), follow-ups and edits of the original response. It enforces the
+3-second deadline for the first response to an interaction (later answers get 404 Unknown interaction,
+code 10062) and records everything, so tests can read what a submitter saw.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+INTERACTION_DEADLINE_SECONDS = 3.0
+EPHEMERAL = 1 << 6
+
+
+@dataclass
+class InteractionRecord:
+    """What the bot answered to one interaction, in order: callbacks, then follow-ups and edits."""
+
+    created_at: float
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message the submitter saw: callback messages (type 4) and follow-ups."""
+        shown = [c["data"] for c in self.callbacks if c.get("type") == 4]
+        return shown + self.followups
+
+
+class LocalDiscordApi:
+    def __init__(self, *, application_id: int = 900_000_000_000_000_001) -> None:
+        self.application_id = application_id
+        self.bot_user = {
+            "id": str(application_id),
+            "username": "franz",
+            "discriminator": "0",
+            "global_name": "Franz",
+            "avatar": None,
+            "bot": True,
+        }
+        self.commands: dict[str, list[dict[str, Any]]] = {}  # scope ("global" or guild id) → commands
+        self.command_writes: list[str] = []  # scopes that were overwritten, in order
+        self.interactions: dict[str, InteractionRecord] = {}
+        self._tokens: dict[str, str] = {}  # interaction token → interaction id
+        self._ids = itertools.count(1_200_000_000_000_000_000)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base(self) -> str:
+        """The value for `discord.http.Route.BASE`."""
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    async def start(self) -> LocalDiscordApi:
+        app = web.Application()
+        api = "/api/v10"
+        app.router.add_get(f"{api}/users/@me", self._me)
+        app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
+        app.router.add_get(f"{api}/applications/{{app}}/commands", self._list_commands)
+        app.router.add_put(f"{api}/applications/{{app}}/commands", self._overwrite_commands)
+        app.router.add_get(f"{api}/applications/{{app}}/guilds/{{guild}}/commands", self._list_commands)
+        app.router.add_put(f"{api}/applications/{{app}}/guilds/{{guild}}/commands", self._overwrite_commands)
+        app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._callback)
+        app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
+        app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/@original", self._edit_original)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def new_interaction(self, *, interaction_id: str, token: str) -> None:
+        """Register an interaction the test is about to deliver, starting its 3-second clock."""
+        self._tokens[token] = interaction_id
+        self.interactions[interaction_id] = InteractionRecord(created_at=time.monotonic())
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return web.json_response(self.bot_user)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "id": str(self.application_id),
+                "name": "Franz",
+                "description": "",
+                "icon": None,
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "owner": self.bot_user,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "team": None,
+                "summary": "",
+            }
+        )
+
+    async def _list_commands(self, request: web.Request) -> web.Response:
+        return web.json_response(self.commands.get(request.match_info.get("guild", "global"), []))
+
+    async def _overwrite_commands(self, request: web.Request) -> web.Response:
+        scope = request.match_info.get("guild", "global")
+        stored = [
+            {
+                **command,
+                "id": str(next(self._ids)),
+                "application_id": str(self.application_id),
+                "version": "1",
+            }
+            for command in await request.json()
+        ]
+        self.commands[scope] = stored
+        self.command_writes.append(scope)
+        return web.json_response(stored)
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        record = self.interactions.get(request.match_info["id"])
+        if record is None or record.callbacks:
+            return _unknown_interaction()
+        if time.monotonic() - record.created_at > INTERACTION_DEADLINE_SECONDS:
+            return _unknown_interaction()
+        body = await request.json()
+        record.callbacks.append(body)
+        flags = (body.get("data") or {}).get("flags", 0)
+        return web.json_response(
+            {
+                "interaction": {
+                    "id": request.match_info["id"],
+                    "type": 2,
+                    "response_message_loading": body.get("type") == 5,
+                    "response_message_ephemeral": bool(flags & EPHEMERAL),
+                },
+                "resource": {"type": body.get("type")},
+            }
+        )
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        record = self._record_for(request.match_info["token"])
+        if record is None or not record.callbacks:
+            return _unknown_interaction()  # follow-ups need an initial response first
+        body = await request.json()
+        record.followups.append(body)
+        return web.json_response(self._message(body))
+
+    async def _edit_original(self, request: web.Request) -> web.Response:
+        record = self._record_for(request.match_info["token"])
+        if record is None or not record.callbacks:
+            return _unknown_interaction()
+        body = await request.json()
+        record.followups.append(body)
+        return web.json_response(self._message(body))
+
+    def _record_for(self, token: str) -> InteractionRecord | None:
+        interaction_id = self._tokens.get(token)
+        return None if interaction_id is None else self.interactions.get(interaction_id)
+
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(next(self._ids)),
+            "channel_id": "1",
+            "type": 0,
+            "content": body.get("content", ""),
+            "flags": body.get("flags", 0),
+            "author": self.bot_user,
+            "embeds": body.get("embeds", []),
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": datetime.datetime.now(datetime.UTC).isoformat(),
+            "edited_timestamp": None,
+            "components": [],
+        }
+
+
+def _unknown_interaction() -> web.Response:
+    return web.json_response({"message": "Unknown interaction", "code": 10062}, status=404)

@@ -1,0 +1,1 @@
+"""kummerkasten ("suggestion box"): the Discord bot that takes `/ticket` and publishes raw intake."""

@@ -1,0 +1,68 @@
+"""Kafka at the bot's edge: blocking kafka-python calls run in worker threads, never on Discord's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from kafka import KafkaProducer
+
+from franz.contracts import RawIntake
+from franz.intake import PublishedTicket, PublishError, publish_intake
+from franz.runtime.clients import new_producer
+
+
+class IntakePublisher:
+    def __init__(self, bootstrap: str, topic: str, *, ack_timeout: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.ack_timeout = ack_timeout
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafka-publish")
+
+    def _connected_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    # Short blocking bounds: a submitter waits for an answer, not for a minute of retries.
+                    self._producer = new_producer(
+                        self.bootstrap,
+                        client_id="franz-kummerkasten",
+                        max_block_ms=5000,
+                        delivery_timeout_ms=int(self.ack_timeout * 1000),
+                        request_timeout_ms=5000,
+                    )
+                except Exception as error:
+                    raise PublishError(f"cannot connect to Kafka at {self.bootstrap}: {error}") from error
+            return self._producer
+
+    def _publish(self, intake: RawIntake) -> PublishedTicket:
+        producer = self._connected_producer()
+        try:
+            return publish_intake(producer, topic=self.topic, intake=intake, timeout=self.ack_timeout)
+        except PublishError:
+            raise
+        except Exception as error:
+            raise PublishError(f"Kafka did not take the ticket: {error}") from error
+
+    async def publish(self, intake: RawIntake) -> PublishedTicket:
+        """Publish and wait for the broker's acknowledgement, without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._publish, intake)
+
+    async def connect(self) -> None:
+        """Try to connect early so /readyz reflects Kafka; a failure here is retried on the first ticket."""
+        with contextlib.suppress(PublishError):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._connected_producer)
+
+    def ready(self) -> bool:
+        producer = self._producer
+        return producer is not None and bool(producer.bootstrap_connected())
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._producer is not None:
+            self._producer.flush(timeout=self.ack_timeout)
+            self._producer.close(timeout=self.ack_timeout)

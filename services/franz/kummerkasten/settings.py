@@ -1,0 +1,49 @@
+"""kummerkasten's settings, with the seed's variable names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from franz import contracts
+from franz.exceptions import ConfigError
+from franz.runtime.secrets import Secret
+from franz.runtime.settings import Environment
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    token: Secret
+    client_id: int | None
+    guild_id: int | None
+    bootstrap: str
+    topic: str
+    metrics_port: int
+    log_level: str
+    log_format: Literal["json", "text"]
+    cooldown_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Environment(environ)
+        return cls(
+            token=Secret(env.text("DISCORD_TOKEN")),
+            client_id=_snowflake(env, "DISCORD_CLIENT_ID"),
+            guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
+            bootstrap=env.bootstrap(),
+            topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
+            metrics_port=env.integer("METRICS_PORT", 8080, minimum=1, maximum=65535),
+            log_level=env.log_level(),
+            log_format=env.log_format(),
+            cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),
+        )
+
+
+def _snowflake(env: Environment, name: str) -> int | None:
+    value = env.optional(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ConfigError(f"{name} must be a Discord id (digits only), got {value!r}")
+    return int(value)
