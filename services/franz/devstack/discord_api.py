@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,10 +90,10 @@ class LocalDiscordApi:
         self.interactions[interaction_id] = InteractionRecord(created_at=time.monotonic())
 
     async def _me(self, request: web.Request) -> web.Response:
-        return web.json_response(self.bot_user)
+        return _json(self.bot_user)
 
     async def _application(self, request: web.Request) -> web.Response:
-        return web.json_response(
+        return _json(
             {
                 "id": str(self.application_id),
                 "name": "Franz",
@@ -109,7 +110,7 @@ class LocalDiscordApi:
         )
 
     async def _list_commands(self, request: web.Request) -> web.Response:
-        return web.json_response(self.commands.get(request.match_info.get("guild", "global"), []))
+        return _json(self.commands.get(request.match_info.get("guild", "global"), []))
 
     async def _overwrite_commands(self, request: web.Request) -> web.Response:
         scope = request.match_info.get("guild", "global")
@@ -124,7 +125,7 @@ class LocalDiscordApi:
         ]
         self.commands[scope] = stored
         self.command_writes.append(scope)
-        return web.json_response(stored)
+        return _json(stored)
 
     async def _callback(self, request: web.Request) -> web.Response:
         record = self.interactions.get(request.match_info["id"])
@@ -135,7 +136,7 @@ class LocalDiscordApi:
         body = await request.json()
         record.callbacks.append(body)
         flags = (body.get("data") or {}).get("flags", 0)
-        return web.json_response(
+        return _json(
             {
                 "interaction": {
                     "id": request.match_info["id"],
@@ -153,7 +154,7 @@ class LocalDiscordApi:
             return _unknown_interaction()  # follow-ups need an initial response first
         body = await request.json()
         record.followups.append(body)
-        return web.json_response(self._message(body))
+        return _json(self._message(body))
 
     async def _edit_original(self, request: web.Request) -> web.Response:
         record = self._record_for(request.match_info["token"])
@@ -161,7 +162,7 @@ class LocalDiscordApi:
             return _unknown_interaction()
         body = await request.json()
         record.followups.append(body)
-        return web.json_response(self._message(body))
+        return _json(self._message(body))
 
     def _record_for(self, token: str) -> InteractionRecord | None:
         interaction_id = self._tokens.get(token)
@@ -189,4 +190,11 @@ class LocalDiscordApi:
 
 
 def _unknown_interaction() -> web.Response:
-    return web.json_response({"message": "Unknown interaction", "code": 10062}, status=404)
+    return _json({"message": "Unknown interaction", "code": 10062}, status=404)
+
+
+def _json(data: object, *, status: int = 200) -> web.Response:
+    """`application/json` and no charset: discord.py parses only that content type, as Discord sends it."""
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )

@@ -32,8 +32,9 @@ class IntakePublisher:
                         self.bootstrap,
                         client_id="franz-kummerkasten",
                         max_block_ms=5000,
+                        bootstrap_timeout_ms=5000,
                         delivery_timeout_ms=int(self.ack_timeout * 1000),
-                        request_timeout_ms=5000,
+                        request_timeout_ms=int(self.ack_timeout * 1000) // 2,
                     )
                 except Exception as error:
                     raise PublishError(f"cannot connect to Kafka at {self.bootstrap}: {error}") from error
