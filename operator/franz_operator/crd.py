@@ -1,0 +1,257 @@
+"""The FranzPipeline CustomResourceDefinition, built as data (the chart's copy is generated from it).
+
+What Kafka cannot do is refused by the API server at `kubectl apply`, through the schema and CEL rules:
+partitions never decrease, topic names never change once set, names and suffixes are valid Kafka names,
+and the backend is one of the two we implement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+GROUP: Final = "franz.dev"
+VERSION: Final = "v1alpha1"
+KIND: Final = "FranzPipeline"
+PLURAL: Final = "franzpipelines"
+NAME: Final = f"{PLURAL}.{GROUP}"
+
+TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
+# The default pipeline: the seed's topic names, by role.
+TOPIC_ROLES: Final = {"intake": "discordMSG", "formatted": "tickets-formatted", "errors": "errors"}
+
+_CONFIG: Final[dict[str, Any]] = {
+    "type": "object",
+    "description": 'Kafka topic configs, e.g. retention.ms: "604800000".',
+    "maxProperties": 64,
+    "additionalProperties": {"type": "string", "maxLength": 1024},
+}
+
+
+def _topic(default_name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        # The default names the topic, so rules over `name` hold for the defaulted object as well.
+        "default": {"name": default_name},
+        "properties": {
+            "name": {
+                "type": "string",
+                "default": default_name,
+                "maxLength": 249,
+                "pattern": TOPIC_NAME_PATTERN,
+                "description": "The Kafka topic name. Immutable once set.",
+            },
+            "partitions": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 10000,
+                "description": "Defaults to topicDefaults.partitions. Can grow, never shrink.",
+            },
+            "replicas": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 32767,
+                "description": "Defaults to topicDefaults.replicas.",
+            },
+            "config": _CONFIG,
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": "self.name == oldSelf.name",
+                "message": "topic names are immutable: create a new pipeline to move to a new topic",
+            },
+            {
+                "rule": "!has(oldSelf.partitions) || "
+                "(has(self.partitions) && self.partitions >= oldSelf.partitions)",
+                "message": "partitions can never decrease: Kafka cannot remove partitions from a topic",
+            },
+        ],
+    }
+
+
+def _secret_ref(default_key: str, what: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"The Secret (in the pipeline's namespace) and key holding {what}.",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 253},
+            "key": {"type": "string", "default": default_key, "maxLength": 253},
+        },
+    }
+
+
+def _spec() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["kafka"],
+        "properties": {
+            "kafka": {
+                "type": "object",
+                "required": ["bootstrapServers"],
+                "properties": {
+                    "bootstrapServers": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 1024,
+                        "description": "host:port[,host:port] the services connect to.",
+                    },
+                    "topicBackend": {
+                        "type": "string",
+                        "enum": ["strimzi", "admin"],
+                        "default": "strimzi",
+                        "description": "strimzi: KafkaTopic resources; admin: the Kafka admin API.",
+                    },
+                    "strimzi": {
+                        "type": "object",
+                        "required": ["cluster"],
+                        "properties": {
+                            "cluster": {
+                                "type": "string",
+                                "maxLength": 63,
+                                "description": "The Kafka resource's name (label strimzi.io/cluster).",
+                            },
+                            "namespace": {
+                                "type": "string",
+                                "maxLength": 63,
+                                "description": "Where the topic operator watches; default: the pipeline's.",
+                            },
+                        },
+                    },
+                },
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.topicBackend != 'strimzi' || has(self.strimzi)",
+                        "message": "topicBackend strimzi needs kafka.strimzi.cluster (the Kafka resource)",
+                    }
+                ],
+            },
+            "topicDefaults": {
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "partitions": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 3},
+                    "replicas": {"type": "integer", "minimum": 1, "maximum": 32767, "default": 3},
+                    "config": _CONFIG,
+                },
+            },
+            "topics": {
+                "type": "object",
+                "default": {},
+                "properties": {role: _topic(name) for role, name in TOPIC_ROLES.items()},
+            },
+            "deadLetter": {
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "enabled": {"type": "boolean", "default": True},
+                    "suffix": {
+                        "type": "string",
+                        "default": "-dlq",
+                        "pattern": r"^[a-zA-Z0-9._-]{1,32}$",
+                        "description": "Appended to each processing stage's output topic.",
+                    },
+                    "config": _CONFIG,
+                },
+            },
+            "secrets": {
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "discordWebhook": _secret_ref("url", "the Discord webhook URL (absturz)"),
+                    "discordBotToken": _secret_ref("token", "the Discord bot token (kummerkasten)"),
+                },
+            },
+            "deletionPolicy": {
+                "type": "string",
+                "enum": ["Retain", "Delete"],
+                "default": "Retain",
+                "description": "Retain keeps topics when the pipeline is deleted; Delete removes them.",
+            },
+        },
+    }
+
+
+def _status() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "observedGeneration": {"type": "integer"},
+            "topicsReady": {"type": "string", "description": "ready/total, for the Topics column"},
+            "conditions": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+                "items": {
+                    "type": "object",
+                    "required": ["type", "status"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                        "reason": {"type": "string"},
+                        "message": {"type": "string"},
+                        "lastTransitionTime": {"type": "string", "format": "date-time"},
+                        "observedGeneration": {"type": "integer"},
+                    },
+                },
+            },
+            "topics": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "role": {"type": "string"},
+                        "name": {"type": "string"},
+                        "partitions": {"type": "integer"},
+                        "replicas": {"type": "integer"},
+                        "ready": {"type": "boolean"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def custom_resource_definition() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/part-of": "franz"}},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "plural": PLURAL,
+                "singular": "franzpipeline",
+                "kind": KIND,
+                "shortNames": ["fp"],
+                "categories": ["franz"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {
+                            "name": "Ready",
+                            "type": "string",
+                            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+                        },
+                        {"name": "Backend", "type": "string", "jsonPath": ".spec.kafka.topicBackend"},
+                        {"name": "Topics", "type": "string", "jsonPath": ".status.topicsReady"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A Franz pipeline: Kafka topics, dead-letter queues, secrets.",
+                            "required": ["spec"],
+                            "properties": {"spec": _spec(), "status": _status()},
+                        }
+                    },
+                }
+            ],
+        },
+    }

@@ -1,0 +1,108 @@
+"""The FranzPipeline CRD on the real kube-apiserver: defaults, and what Kafka cannot do refused at apply."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from franz_operator import crd
+from tests.helpers import wait_until
+
+
+@pytest.fixture(scope="module")
+def objects(kubeconfig: Path) -> client.CustomObjectsApi:
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    extensions = client.ApiextensionsV1Api(api)
+    try:
+        extensions.create_custom_resource_definition(crd.custom_resource_definition())
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+    def established() -> bool:
+        current = extensions.read_custom_resource_definition(crd.NAME)
+        return any(c.type == "Established" and c.status == "True" for c in current.status.conditions or [])
+
+    wait_until(established, timeout=30)
+    return client.CustomObjectsApi(api)
+
+
+def pipeline(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{crd.GROUP}/{crd.VERSION}",
+        "kind": crd.KIND,
+        "metadata": {"name": f"p-{uuid.uuid4().hex[:8]}"},
+        "spec": {"kafka": {"bootstrapServers": "kafka:9092", "topicBackend": "admin"}, **spec},
+    }
+
+
+def create(objects: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
+    created: dict[str, Any] = objects.create_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, "default", crd.PLURAL, body
+    )
+    return created
+
+
+def patch(objects: client.CustomObjectsApi, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    patched: dict[str, Any] = objects.patch_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, "default", crd.PLURAL, name, {"spec": spec}
+    )
+    return patched
+
+
+def refused(call: Any) -> str:
+    with pytest.raises(ApiException) as failure:
+        call()
+    assert failure.value.status == 422
+    return str(failure.value.body)
+
+
+def test_defaults_fill_in_the_seed_pipeline(objects: client.CustomObjectsApi) -> None:
+    created = create(objects, pipeline())
+    spec = created["spec"]
+    assert {role: topic["name"] for role, topic in spec["topics"].items()} == crd.TOPIC_ROLES
+    assert spec["topicDefaults"] == {"partitions": 3, "replicas": 3}
+    assert spec["deadLetter"] == {"enabled": True, "suffix": "-dlq"}
+    assert spec["deletionPolicy"] == "Retain"
+
+
+def test_partitions_can_grow_but_never_shrink(objects: client.CustomObjectsApi) -> None:
+    name = create(objects, pipeline(topics={"intake": {"partitions": 6}}))["metadata"]["name"]
+    assert (
+        patch(objects, name, {"topics": {"intake": {"partitions": 12}}})["spec"]["topics"]["intake"][
+            "partitions"
+        ]
+        == 12
+    )
+    message = refused(lambda: patch(objects, name, {"topics": {"intake": {"partitions": 4}}}))
+    assert "partitions can never decrease" in message
+
+
+def test_topic_names_are_immutable(objects: client.CustomObjectsApi) -> None:
+    name = create(objects, pipeline())["metadata"]["name"]
+    message = refused(lambda: patch(objects, name, {"topics": {"formatted": {"name": "renamed"}}}))
+    assert "topic names are immutable" in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"kafka": {"bootstrapServers": "k:9092", "topicBackend": "zookeeper"}}, "topicBackend"),
+        ({"kafka": {"bootstrapServers": "k:9092", "topicBackend": "strimzi"}}, "needs kafka.strimzi.cluster"),
+        ({"topics": {"intake": {"name": "not a topic!"}}}, "spec.topics.intake.name"),
+        ({"deadLetter": {"suffix": "/dlq"}}, "spec.deadLetter.suffix"),
+        ({"topics": {"errors": {"partitions": 0}}}, "spec.topics.errors.partitions"),
+        ({"deletionPolicy": "Shred"}, "deletionPolicy"),
+    ],
+)
+def test_invalid_pipelines_are_refused_with_a_message_naming_the_field(
+    objects: client.CustomObjectsApi, spec: dict[str, Any], expected: str
+) -> None:
+    body = pipeline()
+    body["spec"].update(spec)
+    assert expected in refused(lambda: create(objects, body))
