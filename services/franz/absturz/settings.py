@@ -38,7 +38,7 @@ class Settings:
             topics=env.topics("KAFKA_TOPICS", f"{contracts.TOPIC_ERRORS},{contracts.TOPIC_FORMATTED_DLQ}"),
             group_id=env.text("CONSUMER_GROUP", "absturz"),
             webhook_url=Secret(url),
-            metrics_port=env.integer("METRICS_PORT", 8080, minimum=1, maximum=65535),
+            metrics_port=env.metrics_port(),
             log_level=env.log_level(),
             log_format=env.log_format(),
             # Alerts arriving within this window share requests; identical ones collapse into one embed.

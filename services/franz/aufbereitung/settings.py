@@ -34,7 +34,7 @@ class Settings:
             target_topic=env.topic("TARGET_TOPIC", contracts.TOPIC_FORMATTED),
             dlq_topic=env.topic("DLQ_TOPIC", contracts.TOPIC_FORMATTED_DLQ),
             group_id=group_id,
-            metrics_port=env.integer("METRICS_PORT", 8080, minimum=1, maximum=65535),
+            metrics_port=env.metrics_port(),
             log_level=env.log_level(),
             log_format=env.log_format(),
             exactly_once=env.flag("EXACTLY_ONCE"),

@@ -33,7 +33,7 @@ class Settings:
             guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
             bootstrap=env.bootstrap(),
             topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
-            metrics_port=env.integer("METRICS_PORT", 8080, minimum=1, maximum=65535),
+            metrics_port=env.metrics_port(),
             log_level=env.log_level(),
             log_format=env.log_format(),
             cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),

@@ -164,7 +164,10 @@ class KafkaLoop:
             for tp, records in more.items():
                 polled.setdefault(tp, []).extend(records)
                 count += len(records)
-        return polled
+        # A rebalance inside a later poll may have revoked partitions read earlier in this batch: their
+        # records now belong to another member, and their offsets must not be committed by us.
+        assignment = self.consumer.assignment()
+        return {tp: records for tp, records in polled.items() if tp in assignment}
 
     def _handle(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
         """Deliver and commit one batch; on failure seek back so the same records come again."""

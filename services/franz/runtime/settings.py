@@ -97,6 +97,10 @@ class Environment:
                 return value
         return DEFAULT_BOOTSTRAP
 
+    def metrics_port(self) -> int:
+        """`METRICS_PORT`: where `/healthz`, `/readyz` and `/metrics` are served (default 8080)."""
+        return self.integer("METRICS_PORT", 8080, minimum=1, maximum=65535)
+
     def log_level(self) -> str:
         return self.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
 
