@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from franz import contracts
+from franz.devstack.stack import default_services
 from franz.kummerkasten import core
 from franz.kummerkasten.bot import command_payloads
-from franz.runtime.logs import configure_logging
+from franz.runtime.logs import JsonFormatter, configure_logging
 
 
 def test_cooldown_spaces_tickets_per_user_and_forgets_old_entries() -> None:
@@ -57,3 +58,16 @@ def test_chatty_libraries_stay_at_info_even_when_franz_logs_debug() -> None:
     for name in ("discord", "urllib3", "discord.http"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO
     assert logging.getLogger("franz").getEffectiveLevel() == logging.DEBUG
+
+
+def test_bot_tokens_are_redacted_from_log_lines() -> None:
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    line = JsonFormatter().format(logging.makeLogRecord({"msg": "login with %s", "args": (token,)}))
+    assert token not in line
+    assert "[redacted-token]" in line
+
+
+def test_franz_up_starts_the_bot_only_with_a_token() -> None:
+    assert "kummerkasten" not in {spec.name for spec in default_services({})}
+    assert "kummerkasten" in {spec.name for spec in default_services({"DISCORD_TOKEN": "x"})}
+    assert {"aufbereitung", "absturz"} <= {spec.name for spec in default_services({})}
