@@ -84,3 +84,17 @@ def test_franz_ticket_refuses_an_empty_message_naming_the_field(bootstrap: str) 
     )
     assert result.returncode == 2
     assert "'message' is empty" in result.stderr
+
+
+def test_an_unreachable_broker_is_one_clear_line_naming_the_variable() -> None:
+    result = subprocess.run(
+        [*FRANZ, "ticket", "hello", "--user", "alice", "--bootstrap", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "no Kafka broker answered" in line
+    assert "KAFKA_BOOTSTRAP_SERVERS" in line

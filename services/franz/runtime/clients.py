@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from franz.runtime.exceptions import BrokerUnreachable
 
 
 def new_producer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaProducer:
@@ -22,7 +25,10 @@ def new_producer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaPr
         "request_timeout_ms": 30_000,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    try:
+        return KafkaProducer(**config)
+    except KafkaError as error:
+        raise BrokerUnreachable(_unreachable(bootstrap, error)) from error
 
 
 def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaConsumer:
@@ -38,4 +44,14 @@ def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaCo
         "metadata_max_age_ms": 30_000,
     }
     config.update(overrides)
-    return KafkaConsumer(**config)
+    try:
+        return KafkaConsumer(**config)
+    except KafkaError as error:
+        raise BrokerUnreachable(_unreachable(bootstrap, error)) from error
+
+
+def _unreachable(bootstrap: str, error: KafkaError) -> str:
+    return (
+        f"no Kafka broker answered at {bootstrap} ({type(error).__name__}); "
+        "check KAFKA_BOOTSTRAP_SERVERS and that the brokers are up"
+    )
