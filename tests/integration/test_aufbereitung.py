@@ -287,3 +287,20 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
             service.kill()
         ids = {json.loads(record.value)["ticket_id"] for record in records}
         assert len(ids) == total
+
+
+def test_rebalances_mid_stream_lose_nothing(pipeline: Pipeline) -> None:
+    total = 15_000
+    pipeline.produce([intake(i) for i in range(total)])
+    first = pipeline.start()
+    wait_until(lambda: pipeline.committed() > 1_000, timeout=120)
+    second = pipeline.start()  # joins: the partitions are shared out again
+    wait_until(lambda: pipeline.committed() > 5_000, timeout=120)
+    first.send_signal(signal.SIGTERM)  # leaves: its partitions move to the second
+    assert first.wait(timeout=60) == 0
+    records = read_topic(pipeline.bootstrap, pipeline.target, expected=total, timeout=180)
+    wait_until(lambda: pipeline.committed() == total, timeout=60)
+    second.stop()
+    assert {json.loads(record.value)["ticket_id"] for record in records} == {
+        contracts.ticket_id_for(f"test:{i}") for i in range(total)
+    }

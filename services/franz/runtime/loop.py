@@ -20,6 +20,12 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from franz.runtime import metrics
@@ -30,9 +36,21 @@ log = logging.getLogger(__name__)
 
 Offsets = dict[TopicPartition, OffsetAndMetadata]
 
+# The group is re-forming: polling again completes it, so these are retried at once, without backoff.
+_REBALANCE_ERRORS = (
+    RebalanceInProgressError,
+    CommitFailedError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+)
+
 
 class Stage(ABC):
     """What a service does with a batch. `deliver` must finish every side effect or raise."""
+
+    # True when the commit is part of the side effect (a Kafka transaction): a failed commit then undoes
+    # the delivery and the batch must be delivered again. Otherwise a delivered batch stays delivered.
+    atomic_commit = False
 
     def begin(self) -> None:  # noqa: B027 - optional hook
         """Called before `deliver`; transactional stages open their transaction here."""
@@ -76,6 +94,8 @@ class KafkaLoop:
         self._stop = threading.Event()
         self._assigned = False
         self._healthy_poll = False
+        # Offsets of delivered batches whose commit a rebalance interrupted; committed with the next batch.
+        self._pending: Offsets = {}
         self.consumer = new_consumer(
             config.bootstrap,
             client_id=f"franz-{config.service}",
@@ -131,6 +151,8 @@ class KafkaLoop:
                 self._assigned = bool(self.consumer.assignment())
                 self._record_lag()
                 if not polled:
+                    if self._pending:
+                        self._commit_pending()
                     continue
                 if self._handle(polled):
                     backoff = self.config.retry_initial_seconds
@@ -170,7 +192,10 @@ class KafkaLoop:
         return {tp: records for tp, records in polled.items() if tp in assignment}
 
     def _handle(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
-        """Deliver and commit one batch; on failure seek back so the same records come again."""
+        """Deliver and commit one batch; on failure seek back so the same records come again.
+
+        Returns False when the caller should back off before polling again.
+        """
         records = [record for partition_records in polled.values() for record in partition_records]
         offsets: Offsets = {
             tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items() if batch
@@ -181,28 +206,68 @@ class KafkaLoop:
         try:
             self.stage.begin()
             self.stage.deliver(records)
-            self.stage.commit(self.consumer, offsets)
         except Exception as error:
             # Deliberately broad: whatever went wrong, the batch's offsets must stay uncommitted.
-            metrics.BATCH_FAILURES.labels(service, type(error).__name__).inc()
-            log.warning(
-                "batch failed; it will be retried from its first offsets",
-                extra={
-                    "error": str(error),
-                    "error_class": type(error).__name__,
-                    "records": len(records),
-                    "partitions": {
-                        f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()
-                    },
-                },
-            )
-            self._abort_quietly()
-            self._seek_back(polled)
+            self._failed(polled, error, records)
             return False
-        elapsed = time.perf_counter() - started
-        metrics.BATCH_SECONDS.labels(service).observe(elapsed)
+        try:
+            self.stage.commit(self.consumer, {**self._still_assigned(self._pending), **offsets})
+        except _REBALANCE_ERRORS as error:
+            if self.stage.atomic_commit:
+                self._failed(polled, error, records)
+                return True  # the rebalance completes in the next poll; no reason to wait
+            # Delivered is delivered: keep the offsets and commit them once the group has settled.
+            self._pending.update(offsets)
+            log.info(
+                "commit deferred until the rebalance completes", extra={"error_class": type(error).__name__}
+            )
+            return True
+        except Exception as error:
+            self._failed(polled, error, records)
+            return False
+        self._pending.clear()
+        metrics.BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
         metrics.LAST_SUCCESS.labels(service).set_to_current_time()
         return True
+
+    def _commit_pending(self) -> None:
+        pending = self._still_assigned(self._pending)
+        if not pending:
+            self._pending.clear()
+            return
+        try:
+            self.stage.commit(self.consumer, pending)
+        except _REBALANCE_ERRORS:
+            return
+        except Exception:
+            log.warning("committing deferred offsets failed; retrying with the next batch", exc_info=True)
+            return
+        self._pending.clear()
+        metrics.LAST_SUCCESS.labels(self.config.service).set_to_current_time()
+
+    def _still_assigned(self, offsets: Offsets) -> Offsets:
+        """Offsets of partitions we still own: a revoked partition's records are its new owner's now."""
+        assignment = self.consumer.assignment()
+        return {tp: offset for tp, offset in offsets.items() if tp in assignment}
+
+    def _failed(
+        self,
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+        error: Exception,
+        records: list[ConsumerRecord],
+    ) -> None:
+        metrics.BATCH_FAILURES.labels(self.config.service, type(error).__name__).inc()
+        log.warning(
+            "batch failed; it will be retried from its first offsets",
+            extra={
+                "error": str(error),
+                "error_class": type(error).__name__,
+                "records": len(records),
+                "partitions": {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()},
+            },
+        )
+        self._abort_quietly()
+        self._seek_back(polled)
 
     def _abort_quietly(self) -> None:
         try:

@@ -59,10 +59,10 @@ class ProduceStage(Stage):
         outputs = [output for record in records for output in self.transform(record)]
         send = self.producer.send
         futures = [send(output.topic, key=output.key, value=output.value) for output in outputs]
-        counts: dict[tuple[str, str], int] = {}
+        # Added to, not replaced: a batch whose commit a rebalance deferred is counted when it commits.
         for output in outputs:
-            counts[(output.topic, output.outcome)] = counts.get((output.topic, output.outcome), 0) + 1
-        self._pending_counts = counts
+            key = (output.topic, output.outcome)
+            self._pending_counts[key] = self._pending_counts.get(key, 0) + 1
         return futures
 
     def deliver(self, records: Sequence[ConsumerRecord]) -> None:
@@ -96,6 +96,8 @@ class TransactionalProduceStage(ProduceStage):
     even when the process is killed between producing and committing: the open transaction is aborted
     when the next instance with the same transactional id calls `init_transactions`.
     """
+
+    atomic_commit = True
 
     def _new_producer(self) -> KafkaProducer:
         producer = self._factory()
