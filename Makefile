@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FRANZ := $(VENV)/bin/franz
 PYTEST_ARGS ?=
 
-.PHONY: setup infra lint format test test-unit test-integration run bench kind-up dev deploy clean
+.PHONY: setup infra lint format test test-unit test-integration run bench clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,7 @@ run: setup
 
 bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
+	$(PY) benchmarks/absturz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
