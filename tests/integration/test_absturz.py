@@ -171,7 +171,7 @@ def test_thirty_seconds_of_outage_then_everything_arrives(alerting: Alerting) ->
     service = alerting.start()
     service.wait_until_ready()
     alerting.produce(alerting.dlq, [letter(i) for i in range(40)])
-    time.sleep(30)
+    time.sleep(30)  # the outage itself lasts 30 s: this is the scenario, not a wait for a condition
     assert alerting.committed() == 0, "nothing is committed while Discord is down"
     assert alerting.webhook.embeds() == []
     alerting.webhook.outage = False

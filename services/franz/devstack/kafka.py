@@ -226,7 +226,8 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) 
     wanted = list(dict.fromkeys(names))
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     try:
-        missing = [name for name in wanted if name not in set(admin.list_topics())]
+        existing = set(admin.list_topics())  # one metadata request, not one per wanted topic
+        missing = [name for name in wanted if name not in existing]
         if missing:
             # Another process may create one between our list and our create: the outcome is the same.
             with contextlib.suppress(TopicAlreadyExistsError):

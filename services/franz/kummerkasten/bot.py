@@ -112,7 +112,8 @@ class TicketBot(discord.Client):
         """Register to the guild when DISCORD_GUILD_ID is set (instant), else globally; and only when the
         definitions differ from what Discord has, since registration is rate-limited per day."""
         application_id = self.application_id
-        assert application_id is not None, "register_commands runs after login"
+        if application_id is None:
+            raise RuntimeError("register_commands needs the application id, which login provides")
         guild = discord.Object(id=self.guild_id) if self.guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
