@@ -16,7 +16,10 @@ import pytest
 from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.devstack.kube import LocalControlPlane
 from franz.devstack.tools import tool
-from tests.helpers import Foreground
+from franz_operator.crd import custom_resource_definition
+from franz_operator.kube import Kube
+from tests.helpers import Foreground, install_crd
+from tests.strimzi import kafka_topic_crd
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +62,17 @@ def control_plane() -> Iterator[LocalControlPlane]:
 @pytest.fixture(scope="session")
 def kubeconfig(control_plane: LocalControlPlane) -> Path:
     return control_plane.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: Path) -> Kube:
+    """The API server with the FranzPipeline CRD and Strimzi's KafkaTopic CRD installed and established."""
+    from kubernetes import config
+
+    client = config.new_client_from_config(config_file=str(kubeconfig))
+    for definition in (custom_resource_definition(), kafka_topic_crd()):
+        install_crd(client, definition)
+    return Kube(client)
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.rest import ApiException
 
 from franz.devstack.process import ManagedProcess, free_port
 
@@ -135,3 +138,19 @@ class Foreground:
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60) -> int:
         os.killpg(self.process.pid, signum) if signum == signal.SIGINT else self.process.send_signal(signum)
         return self.process.wait(timeout)
+
+
+def install_crd(api: ApiClient, definition: dict[str, Any]) -> None:
+    """Create a CRD (or keep the one this session already made) and wait until it is served."""
+    extensions = client.ApiextensionsV1Api(api)
+    try:
+        extensions.create_custom_resource_definition(definition)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+    def established() -> bool:
+        current = extensions.read_custom_resource_definition(definition["metadata"]["name"])
+        return any(c.type == "Established" and c.status == "True" for c in current.status.conditions or [])
+
+    wait_until(established, timeout=30)

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-GROUP: Final = "franz.dev"
-VERSION: Final = "v1alpha1"
-KIND: Final = "FranzPipeline"
-PLURAL: Final = "franzpipelines"
-NAME: Final = f"{PLURAL}.{GROUP}"
+from franz_operator.constants import CRD_NAME, GROUP, KIND, PLURAL, TOPIC_ROLES, VERSION
 
 TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
-# The default pipeline: the seed's topic names, by role.
-TOPIC_ROLES: Final = {"intake": "discordMSG", "formatted": "tickets-formatted", "errors": "errors"}
 
 _CONFIG: Final[dict[str, Any]] = {
     "type": "object",
@@ -133,6 +127,14 @@ def _spec() -> dict[str, Any]:
                     "replicas": {"type": "integer", "minimum": 1, "maximum": 32767, "default": 3},
                     "config": _CONFIG,
                 },
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "!has(self.partitions) || !has(oldSelf.partitions) "
+                        "|| self.partitions >= oldSelf.partitions",
+                        "message": "topicDefaults.partitions can never decrease: "
+                        "the topics that use it cannot lose partitions",
+                    }
+                ],
             },
             "topics": {
                 "type": "object",
@@ -216,7 +218,7 @@ def custom_resource_definition() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": NAME, "labels": {"app.kubernetes.io/part-of": "franz"}},
+        "metadata": {"name": CRD_NAME, "labels": {"app.kubernetes.io/part-of": "franz"}},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from franz_operator.crd import GROUP, PLURAL
+from franz_operator.constants import GROUP, PLURAL
 
 Rule = dict[str, list[str]]
 
@@ -38,7 +38,6 @@ CLUSTER_RULES: Final[list[Rule]] = [
     },
     # Rollouts: the pipeline's Deployments get the hash of config and secrets in their pod template.
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "patch"]},
-    # kopf posts the operator's Kubernetes Events.
+    # The operator's Kubernetes Events (kopf's own too).
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
 ]

@@ -224,6 +224,12 @@ def _render_record(record: object) -> dict[str, object]:
     }
 
 
+def cmd_operator(args: argparse.Namespace) -> int:
+    from franz_operator.main import main as run_operator
+
+    return run_operator(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="franz", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -260,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max", type=int, default=None, help="stop after this many records")
     tail.add_argument("--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092")
+
+    operator = add("operator", cmd_operator, "run the FranzPipeline operator against the current kubeconfig")
+    operator.add_argument(
+        "--print-crd", action="store_true", help="print the FranzPipeline CRD as YAML and exit"
+    )
 
     from franz.services import register_service_commands
 

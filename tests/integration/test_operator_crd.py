@@ -10,32 +10,20 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from franz_operator import crd
-from tests.helpers import wait_until
+from franz_operator import constants
+from franz_operator.kube import Kube
 
 
 @pytest.fixture(scope="module")
-def objects(kubeconfig: Path) -> client.CustomObjectsApi:
-    api = config.new_client_from_config(config_file=str(kubeconfig))
-    extensions = client.ApiextensionsV1Api(api)
-    try:
-        extensions.create_custom_resource_definition(crd.custom_resource_definition())
-    except ApiException as error:
-        if error.status != 409:
-            raise
-
-    def established() -> bool:
-        current = extensions.read_custom_resource_definition(crd.NAME)
-        return any(c.type == "Established" and c.status == "True" for c in current.status.conditions or [])
-
-    wait_until(established, timeout=30)
-    return client.CustomObjectsApi(api)
+def objects(kubeconfig: Path, kube: Kube) -> client.CustomObjectsApi:
+    """The CRD is installed by the `kube` fixture; this client sees the API server's own errors."""
+    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))
 
 
 def pipeline(**spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": f"{crd.GROUP}/{crd.VERSION}",
-        "kind": crd.KIND,
+        "apiVersion": f"{constants.GROUP}/{constants.VERSION}",
+        "kind": constants.KIND,
         "metadata": {"name": f"p-{uuid.uuid4().hex[:8]}"},
         "spec": {"kafka": {"bootstrapServers": "kafka:9092", "topicBackend": "admin"}, **spec},
     }
@@ -43,14 +31,14 @@ def pipeline(**spec: Any) -> dict[str, Any]:
 
 def create(objects: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
     created: dict[str, Any] = objects.create_namespaced_custom_object(
-        crd.GROUP, crd.VERSION, "default", crd.PLURAL, body
+        constants.GROUP, constants.VERSION, "default", constants.PLURAL, body
     )
     return created
 
 
 def patch(objects: client.CustomObjectsApi, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     patched: dict[str, Any] = objects.patch_namespaced_custom_object(
-        crd.GROUP, crd.VERSION, "default", crd.PLURAL, name, {"spec": spec}
+        constants.GROUP, constants.VERSION, "default", constants.PLURAL, name, {"spec": spec}
     )
     return patched
 
@@ -65,7 +53,7 @@ def refused(call: Any) -> str:
 def test_defaults_fill_in_the_seed_pipeline(objects: client.CustomObjectsApi) -> None:
     created = create(objects, pipeline())
     spec = created["spec"]
-    assert {role: topic["name"] for role, topic in spec["topics"].items()} == crd.TOPIC_ROLES
+    assert {role: topic["name"] for role, topic in spec["topics"].items()} == constants.TOPIC_ROLES
     assert spec["topicDefaults"] == {"partitions": 3, "replicas": 3}
     assert spec["deadLetter"] == {"enabled": True, "suffix": "-dlq"}
     assert spec["deletionPolicy"] == "Retain"

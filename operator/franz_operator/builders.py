@@ -1,0 +1,313 @@
+"""Pure builders: a `Pipeline` in, the objects and status it should have out. No API calls here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from franz_operator.constants import (
+    ANNOTATION_CONFIG_HASH,
+    GROUP,
+    KIND,
+    LABEL_MANAGED_BY,
+    LABEL_PIPELINE,
+    LABEL_PIPELINE_NAMESPACE,
+    LABEL_ROLE,
+    MANAGED_BY,
+    SECRET_KEYS,
+    STRIMZI_CLUSTER_LABEL,
+    STRIMZI_GROUP,
+    STRIMZI_VERSION,
+    VERSION,
+)
+from franz_operator.pipeline import Pipeline, Topic, dead_letter_role
+
+Object = dict[str, Any]
+ConditionStatus = Literal["True", "False", "Unknown"]
+CONDITION_TYPES = ("TopicsReady", "SecretsReady", "ConfigReady")
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def config_map_name(pipeline: Pipeline) -> str:
+    return f"franz-{pipeline.name}-config"
+
+
+def secret_name(pipeline: Pipeline) -> str:
+    return f"franz-{pipeline.name}-secrets"
+
+
+def labels(pipeline: Pipeline) -> dict[str, str]:
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_PIPELINE: pipeline.name,
+        LABEL_PIPELINE_NAMESPACE: pipeline.namespace,
+    }
+
+
+def owner_reference(pipeline: Pipeline) -> dict[str, Any]:
+    """Ties the ConfigMap and Secret to the pipeline, so Kubernetes' garbage collector removes them with it
+    (same namespace only: that is why topics in Strimzi's namespace need the deletion policy instead)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": pipeline.name,
+        "uid": pipeline.uid,
+        "controller": True,
+    }
+
+
+def service_environment(pipeline: Pipeline) -> dict[str, str]:
+    """The services' settings (DESIGN.md §4) for this pipeline; every Deployment reads them with envFrom."""
+    intake, formatted, errors = (pipeline.topic(role).name for role in ("intake", "formatted", "errors"))
+    dlq_role = dead_letter_role("formatted")
+    # With dead-lettering off, aufbereitung's rejects go to the errors topic: reported, never lost.
+    dlq = pipeline.topic(dlq_role).name if pipeline.has_role(dlq_role) else errors
+    reported = [errors] if dlq == errors else [errors, dlq]
+    # Groups carry namespace and name: two pipelines sharing a Kafka cluster must not share a group.
+    group_prefix = f"franz-{pipeline.namespace}-{pipeline.name}"
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
+        "SOURCE_TOPIC": intake,
+        "TARGET_TOPIC": formatted,
+        "DLQ_TOPIC": dlq,
+        "GROUP_ID": f"{group_prefix}-aufbereitung",
+        "KAFKA_TOPICS": ",".join(reported),
+        "CONSUMER_GROUP": f"{group_prefix}-absturz",
+        "KAFKA_TOPIC": intake,
+    }
+
+
+def config_map(pipeline: Pipeline) -> Object:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map_name(pipeline),
+            "namespace": pipeline.namespace,
+            "labels": labels(pipeline),
+            "ownerReferences": [owner_reference(pipeline)],
+        },
+        "data": service_environment(pipeline),
+    }
+
+
+def secret(pipeline: Pipeline, values: Mapping[str, str]) -> Object:
+    """The pipeline's Secret; `values` maps a spec purpose (discordWebhook, …) to the source's value."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": secret_name(pipeline),
+            "namespace": pipeline.namespace,
+            "labels": labels(pipeline),
+            "ownerReferences": [owner_reference(pipeline)],
+        },
+        "data": {SECRET_KEYS[purpose]: _base64(value) for purpose, value in sorted(values.items())},
+    }
+
+
+def config_hash(config_data: Mapping[str, str], secret_data: Mapping[str, str]) -> str:
+    """Changes whenever the services' environment does; secret values enter only through a digest."""
+    canonical = json.dumps({"config": config_data, "secrets": secret_data}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def rollout_patch(digest: str) -> Object:
+    return {"spec": {"template": {"metadata": {"annotations": {ANNOTATION_CONFIG_HASH: digest}}}}}
+
+
+def kafka_topic_name(topic_name: str) -> str:
+    """A Kubernetes name for a Kafka topic: the topic's own name when it is one (as Strimzi names them),
+    otherwise a lower-cased form plus a digest, so `discordMSG` and `discordmsg` cannot collide."""
+    if _DNS_SUBDOMAIN.match(topic_name):
+        return topic_name
+    lowered = re.sub(r"[^a-z0-9.-]", "-", topic_name.lower()).strip("-.") or "topic"
+    return f"{lowered[:200]}-{hashlib.sha256(topic_name.encode()).hexdigest()[:8]}"
+
+
+def kafka_topic(pipeline: Pipeline, topic: Topic) -> Object:
+    return {
+        "apiVersion": f"{STRIMZI_GROUP}/{STRIMZI_VERSION}",
+        "kind": "KafkaTopic",
+        "metadata": {
+            "name": kafka_topic_name(topic.name),
+            "namespace": pipeline.strimzi_namespace,
+            "labels": {
+                **labels(pipeline),
+                STRIMZI_CLUSTER_LABEL: pipeline.strimzi_cluster or "",
+                LABEL_ROLE: topic.role,
+            },
+        },
+        "spec": {
+            "topicName": topic.name,
+            "partitions": topic.partitions,
+            "replicas": topic.replicas,
+            "config": dict(topic.config),
+        },
+    }
+
+
+def owned_by(obj: Mapping[str, Any], pipeline: Pipeline) -> bool:
+    found = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(
+        found.get(LABEL_PIPELINE) == pipeline.name
+        and found.get(LABEL_PIPELINE_NAMESPACE) == pipeline.namespace
+    )
+
+
+def owner_of(obj: Mapping[str, Any]) -> str:
+    found = (obj.get("metadata") or {}).get("labels") or {}
+    if LABEL_PIPELINE not in found:
+        return "nobody (created outside Franz)"
+    return f"pipeline {found.get(LABEL_PIPELINE_NAMESPACE)}/{found.get(LABEL_PIPELINE)}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    """What the backend found for one topic, as shown in the pipeline's status."""
+
+    role: str
+    name: str
+    partitions: int
+    replicas: int
+    ready: bool
+    message: str = ""
+
+    def as_status(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "role": self.role,
+            "name": self.name,
+            "partitions": self.partitions,
+            "replicas": self.replicas,
+            "ready": self.ready,
+        }
+        if self.message:
+            entry["message"] = self.message
+        return entry
+
+
+def strimzi_topic_state(topic: Topic, found: Mapping[str, Any] | None) -> TopicState:
+    """A topic's state from its KafkaTopic as Strimzi's topic operator reports it."""
+    if found is None:
+        return TopicState(topic.role, topic.name, 0, 0, False, "KafkaTopic not created yet")
+    status = found.get("status") or {}
+    spec = found.get("spec") or {}
+    partitions, replicas = int(spec.get("partitions", 0)), int(spec.get("replicas", 0))
+    generation = (found.get("metadata") or {}).get("generation")
+    if status.get("observedGeneration") != generation:
+        return TopicState(topic.role, topic.name, partitions, replicas, False, "waiting for Strimzi")
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None:
+        return TopicState(topic.role, topic.name, partitions, replicas, False, "waiting for Strimzi")
+    if ready.get("status") == "True":
+        return TopicState(topic.role, topic.name, partitions, replicas, True)
+    reason = ready.get("reason") or "NotReady"
+    message = ready.get("message") or "no message"
+    return TopicState(topic.role, topic.name, partitions, replicas, False, f"Strimzi: {reason}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+
+    @classmethod
+    def of(cls, type_: str, ok: bool, reason: str, message: str) -> Condition:
+        return cls(type_, "True" if ok else "False", reason, message)
+
+
+def ready_condition(conditions: Sequence[Condition]) -> Condition:
+    failing = [c for c in conditions if c.status != "True"]
+    if not failing:
+        return Condition("Ready", "True", "Reconciled", "topics, secrets and config are in place")
+    return Condition(
+        "Ready", "False", failing[0].reason, "; ".join(f"{c.type}: {c.message}" for c in failing)
+    )
+
+
+def merge_conditions(
+    previous: Iterable[Mapping[str, Any]], current: Sequence[Condition], *, generation: int, now: str
+) -> list[dict[str, Any]]:
+    """Conditions for the status; a condition keeps its lastTransitionTime while its status holds."""
+    before = {c.get("type"): c for c in previous}
+    merged = []
+    for condition in current:
+        old = before.get(condition.type) or {}
+        unchanged = old.get("status") == condition.status and old.get("lastTransitionTime")
+        merged.append(
+            {
+                "type": condition.type,
+                "status": condition.status,
+                "reason": condition.reason,
+                "message": condition.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": old["lastTransitionTime"] if unchanged else now,
+            }
+        )
+    return merged
+
+
+def status(
+    pipeline: Pipeline,
+    *,
+    previous: Mapping[str, Any],
+    conditions: Sequence[Condition],
+    topics: Sequence[TopicState],
+    now: str,
+) -> dict[str, Any]:
+    every = [*conditions, ready_condition(conditions)]
+    return {
+        "observedGeneration": pipeline.generation,
+        "topicsReady": f"{sum(t.ready for t in topics)}/{len(topics)}",
+        "conditions": merge_conditions(
+            previous.get("conditions") or [], every, generation=pipeline.generation, now=now
+        ),
+        "topics": [topic.as_status() for topic in topics],
+    }
+
+
+def transitions(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[Condition]:
+    """The conditions whose status changed (or appeared): each becomes one Kubernetes Event."""
+    before = {c.get("type"): c.get("status") for c in previous.get("conditions") or []}
+    return [
+        Condition(c["type"], c["status"], c["reason"], c["message"])
+        for c in current.get("conditions") or []
+        if before.get(c["type"]) != c["status"]
+    ]
+
+
+def _base64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def event(pipeline: Pipeline, *, warning: bool, reason: str, message: str, now: str, suffix: str) -> Object:
+    """A core/v1 Event about the pipeline, as `kubectl describe` shows them."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{pipeline.name}.{suffix}", "namespace": pipeline.namespace},
+        "involvedObject": {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": pipeline.name,
+            "namespace": pipeline.namespace,
+            "uid": pipeline.uid,
+        },
+        "type": "Warning" if warning else "Normal",
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": MANAGED_BY},
+        "reportingComponent": MANAGED_BY,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

@@ -1,0 +1,40 @@
+"""Names shared by the CRD, the builders, the API edge and the chart: one place to change them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from franz import contracts
+
+GROUP: Final = "franz.dev"
+VERSION: Final = "v1alpha1"
+KIND: Final = "FranzPipeline"
+PLURAL: Final = "franzpipelines"
+CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+# The default pipeline: the seed's topic names, by role.
+TOPIC_ROLES: Final = {
+    "intake": contracts.TOPIC_INTAKE,
+    "formatted": contracts.TOPIC_FORMATTED,
+    "errors": contracts.TOPIC_ERRORS,
+}
+# Roles written by a processing stage that dead-letters what it cannot process: each gets `<name><suffix>`.
+DEAD_LETTERED_ROLES: Final = ("formatted",)
+
+FIELD_MANAGER: Final = "franz-operator"
+LABEL_PIPELINE: Final = "franz.dev/pipeline"
+LABEL_PIPELINE_NAMESPACE: Final = "franz.dev/pipeline-namespace"
+LABEL_ROLE: Final = "franz.dev/topic-role"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "franz-operator"
+ANNOTATION_CONFIG_HASH: Final = "franz.dev/config-hash"
+# Only pipelines with deletionPolicy Delete carry it: Retain needs no clean-up, so nothing can block deletion.
+FINALIZER: Final = "franz.dev/delete-topics"
+
+STRIMZI_GROUP: Final = "kafka.strimzi.io"
+STRIMZI_VERSION: Final = "v1"
+STRIMZI_TOPIC_PLURAL: Final = "kafkatopics"
+STRIMZI_CLUSTER_LABEL: Final = "strimzi.io/cluster"
+
+# The keys of the projected Secret are the variables the services read, so Deployments can `envFrom` it.
+SECRET_KEYS: Final = {"discordWebhook": "DISCORD_WEBHOOK_URL", "discordBotToken": "DISCORD_TOKEN"}

@@ -1,0 +1,113 @@
+"""A FranzPipeline's spec read into frozen, typed values: the one place that knows the raw shape.
+
+The API server has already applied the schema's defaults and rules, so this only fills what the schema
+cannot (a topic's partitions and replicas fall back to `topicDefaults`) and derives the dead-letter topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from franz_operator.constants import DEAD_LETTERED_ROLES, TOPIC_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    role: str  # intake, formatted, errors, or `<role>-dlq` for a dead-letter topic
+    name: str
+    partitions: int
+    replicas: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    purpose: str  # the spec's key: discordWebhook, discordBotToken
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    bootstrap_servers: str
+    backend: Literal["strimzi", "admin"]
+    strimzi_cluster: str | None
+    strimzi_namespace: str  # where KafkaTopics live; the pipeline's own namespace unless the spec says
+    topics: tuple[Topic, ...]
+    secrets: tuple[SecretRef, ...]
+    deletion_policy: Literal["Retain", "Delete"]
+
+    def topic(self, role: str) -> Topic:
+        return next(topic for topic in self.topics if topic.role == role)
+
+    def has_role(self, role: str) -> bool:
+        return any(topic.role == role for topic in self.topics)
+
+
+def dead_letter_role(role: str) -> str:
+    return f"{role}-dlq"
+
+
+def from_body(body: Mapping[str, Any]) -> Pipeline:
+    """Read a FranzPipeline object (as the API returns it, defaults applied) into a `Pipeline`."""
+    metadata = body["metadata"]
+    spec = body.get("spec") or {}
+    kafka = spec["kafka"]
+    strimzi = kafka.get("strimzi") or {}
+    defaults = spec.get("topicDefaults") or {}
+    default_partitions = int(defaults.get("partitions", 3))
+    default_replicas = int(defaults.get("replicas", 3))
+    default_config = dict(defaults.get("config") or {})
+    declared = spec.get("topics") or {}
+
+    topics: list[Topic] = []
+    for role, seed_name in TOPIC_ROLES.items():
+        topic = declared.get(role) or {}
+        topics.append(
+            Topic(
+                role=role,
+                name=topic.get("name", seed_name),
+                partitions=int(topic.get("partitions", default_partitions)),
+                replicas=int(topic.get("replicas", default_replicas)),
+                config={**default_config, **(topic.get("config") or {})},
+            )
+        )
+    dead_letter = spec.get("deadLetter") or {}
+    if dead_letter.get("enabled", True):
+        suffix = dead_letter.get("suffix", "-dlq")
+        for role in DEAD_LETTERED_ROLES:
+            output = next(topic for topic in topics if topic.role == role)
+            topics.append(
+                Topic(
+                    role=dead_letter_role(role),
+                    name=f"{output.name}{suffix}",
+                    # Dead letters are rare; they need the defaults, not the output topic's throughput.
+                    partitions=default_partitions,
+                    replicas=default_replicas,
+                    config={**default_config, **(dead_letter.get("config") or {})},
+                )
+            )
+    secrets = tuple(
+        SecretRef(purpose=purpose, name=ref["name"], key=ref.get("key", default_key))
+        for purpose, default_key in (("discordWebhook", "url"), ("discordBotToken", "token"))
+        if (ref := (spec.get("secrets") or {}).get(purpose))
+    )
+    return Pipeline(
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        uid=metadata.get("uid", ""),
+        generation=int(metadata.get("generation", 0)),
+        bootstrap_servers=kafka["bootstrapServers"],
+        backend="admin" if kafka.get("topicBackend") == "admin" else "strimzi",
+        strimzi_cluster=strimzi.get("cluster"),
+        strimzi_namespace=strimzi.get("namespace") or metadata["namespace"],
+        topics=tuple(topics),
+        secrets=secrets,
+        deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
+    )

@@ -1,0 +1,272 @@
+"""One level-based reconcile of a FranzPipeline: read what is, build what should be, write the difference.
+
+Everything the operator does to a pipeline happens here, whatever woke it (a change, a KafkaTopic's status,
+the periodic resync), so a missed event costs at most one resync interval and never correctness.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets as random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from franz_operator import builders, metrics
+from franz_operator.admin_topics import AdminTopics, TopicsResult
+from franz_operator.builders import Condition, TopicState
+from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.exceptions import KafkaUnavailable, KubeError
+from franz_operator.kube import DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
+from franz_operator.pipeline import Pipeline, from_body
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Reconciler:
+    def __init__(self, *, kube: Kube, admin: AdminTopics, clock: Callable[[], str] = _now) -> None:
+        self._kube = kube
+        self._admin = admin
+        self._clock = clock
+        self._written: dict[str, dict[str, Any]] = {}  # uid → the status we last wrote
+
+    def reconcile(self, body: Mapping[str, Any]) -> bool:
+        """Bring the pipeline to its spec and write its status; True when it is Ready."""
+        started = time.perf_counter()
+        pipeline = from_body(body)
+        try:
+            ready = self._reconcile(pipeline, body.get("status") or {})
+        except Exception:
+            metrics.RECONCILIATIONS.labels(result="error").inc()
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        metrics.RECONCILIATIONS.labels(result="ready" if ready else "not_ready").inc()
+        metrics.set_pipeline_ready(pipeline.uid, ready)
+        return ready
+
+    def forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+        metrics.forget_pipeline(uid)
+
+    def delete_topics(self, body: Mapping[str, Any]) -> list[str]:
+        """deletionPolicy Delete: remove the pipeline's topics; returns what was deleted."""
+        pipeline = from_body(body)
+        names = [topic.name for topic in pipeline.topics]
+        if pipeline.backend == "admin":
+            deleted = [f"topic {name}" for name in self._admin.delete(pipeline.bootstrap_servers, names)]
+        else:
+            deleted = []
+            for found in self._owned_kafka_topics(pipeline):
+                if self._kube.delete(KAFKA_TOPIC, pipeline.strimzi_namespace, found["metadata"]["name"]):
+                    deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{found['metadata']['name']}")
+        if deleted:
+            self._event(
+                pipeline, warning=False, reason="TopicsDeleted", message="deleted " + ", ".join(deleted)
+            )
+        return deleted
+
+    def _reconcile(self, pipeline: Pipeline, observed: Mapping[str, Any]) -> bool:
+        previous = self._written.get(pipeline.uid, observed)
+        changes: list[str] = []
+
+        config = builders.config_map(pipeline)
+        try:
+            self._note(changes, self._kube.apply(config), f"ConfigMap {builders.config_map_name(pipeline)}")
+            config_ready = Condition.of(
+                "ConfigReady", True, "Applied", f"ConfigMap {builders.config_map_name(pipeline)} is current"
+            )
+        except KubeError as error:
+            config_ready = Condition.of("ConfigReady", False, "ApplyFailed", str(error))
+
+        values, missing = self._read_secrets(pipeline)
+        secret = builders.secret(pipeline, values)
+        if missing:
+            # The Secret keeps its last good values: running services go on with what they had.
+            secrets_ready = Condition.of("SecretsReady", False, "SecretMissing", "; ".join(missing))
+        else:
+            try:
+                self._note(changes, self._kube.apply(secret), f"Secret {builders.secret_name(pipeline)}")
+                secrets_ready = Condition.of(
+                    "SecretsReady",
+                    True,
+                    "Projected" if values else "NoneReferenced",
+                    f"Secret {builders.secret_name(pipeline)} holds {', '.join(sorted(values)) or 'no keys'}",
+                )
+            except KubeError as error:
+                secrets_ready = Condition.of("SecretsReady", False, "ApplyFailed", str(error))
+
+        topics, topics_ready = self._topics(pipeline, changes)
+
+        if config_ready.status == "True" and secrets_ready.status == "True":
+            digest = builders.config_hash(config["data"], secret["data"])
+            changes.extend(self._roll_out(pipeline, digest))
+
+        for change in changes:
+            self._event(pipeline, warning=False, reason="Applied", message=change)
+
+        conditions = [topics_ready, secrets_ready, config_ready]
+        status = builders.status(
+            pipeline, previous=previous, conditions=conditions, topics=topics, now=self._clock()
+        )
+        if _without_times(status) != _without_times(previous):
+            self._kube.merge_patch(
+                PIPELINE, pipeline.namespace, pipeline.name, {"status": status}, status=True
+            )
+            for condition in builders.transitions(previous, status):
+                self._event(
+                    pipeline,
+                    warning=condition.status != "True",
+                    reason=condition.reason if condition.status != "True" else condition.type,
+                    message=f"{condition.type}={condition.status}: {condition.message}",
+                )
+        self._written[pipeline.uid] = status
+        ready = all(c.status == "True" for c in conditions)
+        log.info(
+            "reconciled",
+            extra={
+                "pipeline": f"{pipeline.namespace}/{pipeline.name}",
+                "ready": ready,
+                "topics_ready": status["topicsReady"],
+                "changes": len(changes),
+            },
+        )
+        return ready
+
+    def _read_secrets(self, pipeline: Pipeline) -> tuple[dict[str, str], list[str]]:
+        """The referenced values by purpose, and one line per reference that cannot be read."""
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for ref in pipeline.secrets:
+            where = f"Secret {pipeline.namespace}/{ref.name} (spec.secrets.{ref.purpose})"
+            try:
+                found = self._kube.get(SECRET, pipeline.namespace, ref.name)
+            except KubeError as error:
+                missing.append(f"cannot read {where}: {error}")
+                continue
+            if found is None:
+                missing.append(f"{where} does not exist: create it with the key {ref.key!r}")
+                continue
+            encoded = (found.get("data") or {}).get(ref.key)
+            if encoded is None:
+                missing.append(f"{where} has no key {ref.key!r}")
+                continue
+            try:
+                values[ref.purpose] = base64.b64decode(encoded, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                missing.append(f"{where}: the value under {ref.key!r} is not UTF-8 text")
+        return values, missing
+
+    def _topics(self, pipeline: Pipeline, changes: list[str]) -> tuple[list[TopicState], Condition]:
+        if pipeline.backend == "admin":
+            try:
+                result = self._admin.reconcile(pipeline.bootstrap_servers, pipeline.topics)
+            except KafkaUnavailable as error:
+                states = [
+                    TopicState(t.role, t.name, 0, 0, False, "Kafka unreachable") for t in pipeline.topics
+                ]
+                message = f"{error}; retrying with backoff"
+                return states, Condition.of("TopicsReady", False, "KafkaUnreachable", message)
+        else:
+            try:
+                result = self._strimzi_topics(pipeline)
+            except KubeError as error:
+                states = [TopicState(t.role, t.name, 0, 0, False, "not applied") for t in pipeline.topics]
+                if error.status == 404:
+                    message = (
+                        "the API server has no KafkaTopic resource "
+                        f"({KAFKA_TOPIC.group}/{KAFKA_TOPIC.version}) in namespace "
+                        f"{pipeline.strimzi_namespace}: install Strimzi 0.49 or later, "
+                        "or set kafka.topicBackend to admin"
+                    )
+                    return states, Condition.of("TopicsReady", False, "StrimziMissing", message)
+                return states, Condition.of("TopicsReady", False, "ApplyFailed", str(error))
+        changes.extend(result.changes)
+        states = result.states
+        waiting = [state for state in states if not state.ready]
+        if not waiting:
+            return states, Condition.of("TopicsReady", True, "Ready", f"{len(states)} topics ready")
+        message = "; ".join(f"{state.name}: {state.message}" for state in waiting)
+        return states, Condition.of("TopicsReady", False, "TopicsNotReady", message)
+
+    def _strimzi_topics(self, pipeline: Pipeline) -> TopicsResult:
+        result = TopicsResult(states=[])
+        for topic in pipeline.topics:
+            desired = builders.kafka_topic(pipeline, topic)
+            name = desired["metadata"]["name"]
+            current = self._kube.get(KAFKA_TOPIC, pipeline.strimzi_namespace, name)
+            if current is not None and not builders.owned_by(current, pipeline):
+                message = (
+                    f"KafkaTopic {pipeline.strimzi_namespace}/{name} belongs to {builders.owner_of(current)}"
+                )
+                result.states.append(TopicState(topic.role, topic.name, 0, 0, False, message))
+                continue
+            existing_partitions = int(((current or {}).get("spec") or {}).get("partitions") or 0)
+            if existing_partitions > topic.partitions:
+                message = (
+                    f"the topic has {existing_partitions} partitions, the spec asks for {topic.partitions}: "
+                    "Kafka cannot remove partitions; set partitions to at least the current count"
+                )
+                result.states.append(
+                    TopicState(topic.role, topic.name, existing_partitions, 0, False, message)
+                )
+                continue
+            applied = self._kube.write_if_changed(current, desired)
+            self._note(result.changes, applied, f"KafkaTopic {pipeline.strimzi_namespace}/{name}")
+            result.states.append(
+                builders.strimzi_topic_state(topic, current if applied == "unchanged" else None)
+            )
+        return result
+
+    def _owned_kafka_topics(self, pipeline: Pipeline) -> list[dict[str, Any]]:
+        selector = f"{LABEL_PIPELINE}={pipeline.name},{LABEL_PIPELINE_NAMESPACE}={pipeline.namespace}"
+        return self._kube.list_objects(KAFKA_TOPIC, pipeline.strimzi_namespace, label_selector=selector)
+
+    def _roll_out(self, pipeline: Pipeline, digest: str) -> list[str]:
+        """Put the config hash on the pipeline's Deployments, so a change of config or secrets rolls them."""
+        rolled = []
+        for deployment in self._kube.list_objects(
+            DEPLOYMENT, pipeline.namespace, label_selector=f"{LABEL_PIPELINE}={pipeline.name}"
+        ):
+            template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            if (template.get("annotations") or {}).get(ANNOTATION_CONFIG_HASH) == digest:
+                continue
+            name = deployment["metadata"]["name"]
+            self._kube.merge_patch(DEPLOYMENT, pipeline.namespace, name, builders.rollout_patch(digest))
+            rolled.append(f"rolling Deployment {name}: its config or secrets changed")
+        return rolled
+
+    @staticmethod
+    def _note(changes: list[str], applied: str, what: str) -> None:
+        if applied != "unchanged":
+            changes.append(f"{applied} {what}")
+
+    def _event(self, pipeline: Pipeline, *, warning: bool, reason: str, message: str) -> None:
+        """Post an Event; a failure to post is logged and never fails the reconcile."""
+        body = builders.event(
+            pipeline,
+            warning=warning,
+            reason=reason,
+            message=message,
+            now=self._clock(),
+            suffix=random.token_hex(8),
+        )
+        try:
+            self._kube.create(EVENT, pipeline.namespace, body)
+        except KubeError as error:
+            log.warning("cannot post an event", extra={"pipeline": pipeline.name, "error": str(error)})
+
+
+def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The status minus transition times, to tell a real change from a rewrite of the same facts."""
+    conditions = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+    ]
+    return {**status, "conditions": conditions}

@@ -1,0 +1,32 @@
+"""The operator's settings, from the environment like every Franz service's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from franz.runtime.settings import Environment
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    metrics_port: int
+    log_level: str
+    log_format: Literal["json", "text"]
+    resync_seconds: float
+    workers: int
+    namespaces: tuple[str, ...]  # empty: every namespace
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = Environment(environ)
+        namespaces = env.text("OPERATOR_NAMESPACES", "")
+        return cls(
+            metrics_port=env.metrics_port(),
+            log_level=env.log_level(),
+            log_format=env.log_format(),
+            resync_seconds=env.number("OPERATOR_RESYNC_SECONDS", 30.0, minimum=1.0),
+            workers=env.integer("OPERATOR_WORKERS", 4, minimum=1, maximum=64),
+            namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
+        )

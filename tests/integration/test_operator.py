@@ -1,0 +1,496 @@
+"""The operator, running as `franz operator`, against the real kube-apiserver and (admin backend) real Kafka.
+
+Strimzi's topic operator is not running: the tests write the KafkaTopic status it would write.
+Each test works in its own namespace; every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient
+
+from franz.devstack.kafka import LocalKafka
+from franz_operator.constants import (
+    ANNOTATION_CONFIG_HASH,
+    FINALIZER,
+    GROUP,
+    KIND,
+    LABEL_PIPELINE,
+    STRIMZI_CLUSTER_LABEL,
+    VERSION,
+)
+from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
+from tests.helpers import ServiceProcess, wait_until
+from tests.strimzi import write_status
+
+NAMESPACE = Kind("", "v1", "namespaces")
+WEBHOOK_URL = "https://discord.com/api/webhooks/123/very-secret-webhook-token"
+BOT_TOKEN = "bot-token-that-must-never-leak"
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: Kube, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    process = ServiceProcess(
+        "operator",
+        # A short resync so drift tests take seconds; the default is 30 s.
+        env={"KUBECONFIG": str(kubeconfig), "OPERATOR_RESYNC_SECONDS": "2", "LOG_LEVEL": "DEBUG"},
+        log_dir=tmp_path_factory.mktemp("operator"),
+    )
+    process.start()
+    process.wait_until_ready(timeout=60)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> str:
+    """A fresh namespace (they never finish deleting here: no controllers run, so none is deleted)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def secret(kube: Kube, namespace: str, name: str, data: dict[str, str]) -> None:
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
+        }
+    )
+
+
+def create_pipeline(kube: Kube, namespace: str, spec: dict[str, Any], *, name: str = "tickets") -> str:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": name}, "spec": spec}
+    kube.create(PIPELINE, namespace, body)
+    return name
+
+
+def admin_spec(bootstrap: str, prefix: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "kafka": {"bootstrapServers": bootstrap, "topicBackend": "admin"},
+        "topicDefaults": {"partitions": 2, "replicas": 1, "config": {"retention.ms": "86400000"}},
+        "topics": {
+            "intake": {"name": f"{prefix}-intake"},
+            "formatted": {"name": f"{prefix}-formatted", "partitions": 3},
+            "errors": {"name": f"{prefix}-errors", "partitions": 1},
+        },
+        **extra,
+    }
+
+
+def condition(kube: Kube, namespace: str, name: str, kind: str) -> dict[str, Any]:
+    found = kube.get(PIPELINE, namespace, name) or {}
+    conditions = (found.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def wait_condition(
+    kube: Kube, namespace: str, name: str, kind: str, status: str, *, timeout: float = 30
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        found = condition(kube, namespace, name, kind)
+        return found if found.get("status") == status else None
+
+    return wait_until(reached, timeout=timeout, interval=0.2)
+
+
+def kafka_partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return {
+            t["name"]: len(t["partitions"]) for t in admin.describe_topics(topics) if t["error_code"] == 0
+        }
+    finally:
+        admin.close()
+
+
+def events(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    return kube.list_objects(EVENT, namespace)
+
+
+def test_admin_backend_creates_topics_config_and_secrets(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    prefix = f"op-{uuid.uuid4().hex[:8]}"
+    secret(kube, namespace, "discord-webhook", {"url": WEBHOOK_URL})
+    secret(kube, namespace, "discord-bot", {"token": BOT_TOKEN})
+    name = create_pipeline(
+        kube,
+        namespace,
+        admin_spec(
+            bootstrap,
+            prefix,
+            secrets={
+                "discordWebhook": {"name": "discord-webhook"},
+                "discordBotToken": {"name": "discord-bot"},
+            },
+        ),
+    )
+    ready = wait_condition(kube, namespace, name, "Ready", "True")
+    assert ready["reason"] == "Reconciled"
+
+    topics = [f"{prefix}-intake", f"{prefix}-formatted", f"{prefix}-errors", f"{prefix}-formatted-dlq"]
+    assert kafka_partitions(bootstrap, topics) == dict(zip(topics, [2, 3, 1, 2], strict=True))
+    status = (kube.get(PIPELINE, namespace, name) or {})["status"]
+    assert status["topicsReady"] == "4/4"
+    assert status["observedGeneration"] == 1
+    assert {t["role"]: (t["name"], t["partitions"], t["replicas"], t["ready"]) for t in status["topics"]} == {
+        "intake": (topics[0], 2, 1, True),
+        "formatted": (topics[1], 3, 1, True),
+        "errors": (topics[2], 1, 1, True),
+        "formatted-dlq": (topics[3], 2, 1, True),
+    }
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "True",
+        "TopicsReady": "True",
+        "SecretsReady": "True",
+        "ConfigReady": "True",
+    }
+
+    config = kube.get(CONFIG_MAP, namespace, "franz-tickets-config") or {}
+    assert config["data"] == {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "SOURCE_TOPIC": topics[0],
+        "TARGET_TOPIC": topics[1],
+        "DLQ_TOPIC": topics[3],
+        "GROUP_ID": f"franz-{namespace}-tickets-aufbereitung",
+        "KAFKA_TOPICS": f"{topics[2]},{topics[3]}",
+        "CONSUMER_GROUP": f"franz-{namespace}-tickets-absturz",
+        "KAFKA_TOPIC": topics[0],
+    }
+    projected = kube.get(SECRET, namespace, "franz-tickets-secrets") or {}
+    decoded = {key: base64.b64decode(value).decode() for key, value in projected["data"].items()}
+    assert decoded == {"DISCORD_WEBHOOK_URL": WEBHOOK_URL, "DISCORD_TOKEN": BOT_TOKEN}
+    pipeline_uid = (kube.get(PIPELINE, namespace, name) or {})["metadata"]["uid"]
+    for owned in (config, projected):
+        assert owned["metadata"]["ownerReferences"][0]["uid"] == pipeline_uid
+        assert owned["metadata"]["labels"][LABEL_PIPELINE] == name
+
+    messages = [event["message"] for event in events(kube, namespace)]
+    assert any(f"created topic {topics[1]}" in message for message in messages)
+    assert any("created ConfigMap franz-tickets-config" in message for message in messages)
+    # Retain (the default) needs no finalizer: deleting the pipeline never waits for the operator.
+    assert FINALIZER not in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
+
+    assert operator.metric("franz_operator_reconciliations_total", result="ready") >= 1
+    assert operator.metric("franz_operator_pipelines", ready="true") >= 1
+
+
+def test_partitions_grow_and_configs_follow_the_spec(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    prefix = f"op-{uuid.uuid4().hex[:8]}"
+    name = create_pipeline(kube, namespace, admin_spec(bootstrap, prefix))
+    wait_condition(kube, namespace, name, "Ready", "True")
+
+    kube.merge_patch(
+        PIPELINE,
+        namespace,
+        name,
+        {"spec": {"topics": {"formatted": {"partitions": 5, "config": {"retention.ms": "3600000"}}}}},
+    )
+    formatted = f"{prefix}-formatted"
+    wait_until(lambda: kafka_partitions(bootstrap, [formatted]) == {formatted: 5}, timeout=30)
+
+    def status_shows_five() -> bool:
+        status = (kube.get(PIPELINE, namespace, name) or {}).get("status") or {}
+        return status.get("observedGeneration") == 2 and any(
+            t["name"] == formatted and t["partitions"] == 5 for t in status.get("topics", [])
+        )
+
+    wait_until(status_shows_five, timeout=30)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, formatted)])
+    finally:
+        admin.close()
+    assert configs["topic"][formatted]["retention.ms"]["value"] == "3600000"
+
+
+def test_a_topic_deleted_in_kafka_comes_back(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    prefix = f"op-{uuid.uuid4().hex[:8]}"
+    name = create_pipeline(kube, namespace, admin_spec(bootstrap, prefix))
+    wait_condition(kube, namespace, name, "Ready", "True")
+    intake = f"{prefix}-intake"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics([intake])
+    finally:
+        admin.close()
+    wait_until(lambda: intake not in kafka_partitions(bootstrap, [intake]), timeout=15)
+    wait_until(lambda: kafka_partitions(bootstrap, [intake]) == {intake: 2}, timeout=30)
+
+
+def test_missing_secret_is_named_and_recovers_when_created(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    name = create_pipeline(
+        kube,
+        namespace,
+        admin_spec(
+            bootstrap,
+            f"op-{uuid.uuid4().hex[:8]}",
+            secrets={"discordWebhook": {"name": "hook", "key": "url"}},
+        ),
+    )
+    missing = wait_condition(kube, namespace, name, "SecretsReady", "False")
+    assert missing["reason"] == "SecretMissing"
+    assert f"Secret {namespace}/hook" in missing["message"]
+    assert "does not exist" in missing["message"]
+    assert condition(kube, namespace, name, "Ready")["status"] == "False"
+    assert kube.get(SECRET, namespace, "franz-tickets-secrets") is None
+
+    secret(kube, namespace, "hook", {"wrong-key": WEBHOOK_URL})
+    wait_until(
+        lambda: "has no key 'url'" in condition(kube, namespace, name, "SecretsReady").get("message", "")
+    )
+
+    secret(kube, namespace, "hook", {"url": WEBHOOK_URL})
+    wait_condition(kube, namespace, name, "Ready", "True")
+    warnings = [e for e in events(kube, namespace) if e["type"] == "Warning"]
+    assert any(e["reason"] == "SecretMissing" for e in warnings)
+
+
+def test_rotating_a_secret_rolls_the_pipelines_deployments(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    secret(kube, namespace, "hook", {"url": WEBHOOK_URL})
+    deployment = deployment_body(namespace, "absturz", pipeline="tickets")
+    kube.create(DEPLOYMENT, namespace, deployment)
+    unrelated = deployment_body(namespace, "someone-else", pipeline="other")
+    kube.create(DEPLOYMENT, namespace, unrelated)
+    name = create_pipeline(
+        kube,
+        namespace,
+        admin_spec(bootstrap, f"op-{uuid.uuid4().hex[:8]}", secrets={"discordWebhook": {"name": "hook"}}),
+    )
+    wait_condition(kube, namespace, name, "Ready", "True")
+    first = wait_until(lambda: config_hash(kube, namespace, "absturz"))
+
+    rotated = "https://discord.com/api/webhooks/123/rotated-token"
+    secret(kube, namespace, "hook", {"url": rotated})
+
+    def projected_value() -> str:
+        found = kube.get(SECRET, namespace, "franz-tickets-secrets") or {}
+        return base64.b64decode(found["data"]["DISCORD_WEBHOOK_URL"]).decode()
+
+    wait_until(lambda: projected_value() == rotated, timeout=30)
+    second = wait_until(lambda: (h := config_hash(kube, namespace, "absturz")) != first and h, timeout=30)
+    assert second != first
+    assert config_hash(kube, namespace, "someone-else") is None
+
+    # Secret values never reach status, events or the operator's log.
+    texts = [str(kube.get(PIPELINE, namespace, name)), *(str(e) for e in events(kube, namespace))]
+    texts.append(operator.log_path.read_text())
+    for text in texts:
+        assert "rotated-token" not in text
+        assert "very-secret-webhook-token" not in text
+
+
+def deployment_body(namespace: str, name: str, *, pipeline: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_PIPELINE: pipeline}},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "main", "image": "franz:dev", "args": ["absturz"]}]},
+            },
+        },
+    }
+
+
+def config_hash(kube: Kube, namespace: str, name: str) -> str | None:
+    found = kube.get(DEPLOYMENT, namespace, name) or {}
+    annotations = found["spec"]["template"]["metadata"].get("annotations") or {}
+    value: str | None = annotations.get(ANNOTATION_CONFIG_HASH)
+    return value
+
+
+def test_deleted_config_map_and_secret_come_back(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    secret(kube, namespace, "hook", {"url": WEBHOOK_URL})
+    name = create_pipeline(
+        kube,
+        namespace,
+        admin_spec(bootstrap, f"op-{uuid.uuid4().hex[:8]}", secrets={"discordWebhook": {"name": "hook"}}),
+    )
+    wait_condition(kube, namespace, name, "Ready", "True")
+    assert kube.delete(CONFIG_MAP, namespace, "franz-tickets-config")
+    assert kube.delete(SECRET, namespace, "franz-tickets-secrets")
+    wait_until(lambda: kube.get(CONFIG_MAP, namespace, "franz-tickets-config"), timeout=30)
+    wait_until(lambda: kube.get(SECRET, namespace, "franz-tickets-secrets"), timeout=30)
+
+
+def strimzi_spec(strimzi_namespace: str, prefix: str) -> dict[str, Any]:
+    return {
+        "kafka": {
+            "bootstrapServers": "my-cluster-kafka-bootstrap.kafka:9092",
+            "topicBackend": "strimzi",
+            "strimzi": {"cluster": "my-cluster", "namespace": strimzi_namespace},
+        },
+        "topics": {
+            "intake": {"name": f"{prefix}MSG"},
+            "formatted": {"name": f"{prefix}-formatted", "partitions": 6},
+            "errors": {"name": f"{prefix}-errors", "partitions": 1},
+        },
+    }
+
+
+def owned_topics(kube: Kube, namespace: str, pipeline: str) -> list[dict[str, Any]]:
+    return kube.list_objects(KAFKA_TOPIC, namespace, label_selector=f"{LABEL_PIPELINE}={pipeline}")
+
+
+def test_strimzi_backend_writes_kafka_topics_and_reads_their_status(
+    kube: Kube, operator: ServiceProcess, namespace: str
+) -> None:
+    strimzi_namespace = new_namespace(kube)
+    prefix = f"op{uuid.uuid4().hex[:6]}"
+    name = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix))
+    topics = wait_until(lambda: len(found := owned_topics(kube, strimzi_namespace, name)) == 4 and found)
+    by_name = {t["spec"]["topicName"]: t for t in topics}
+    assert set(by_name) == {
+        f"{prefix}MSG",
+        f"{prefix}-formatted",
+        f"{prefix}-errors",
+        f"{prefix}-formatted-dlq",
+    }
+    for topic in topics:
+        assert topic["metadata"]["labels"][STRIMZI_CLUSTER_LABEL] == "my-cluster"
+        assert topic["spec"]["replicas"] == 3
+    assert by_name[f"{prefix}-formatted"]["spec"]["partitions"] == 6
+    # A Kafka name that is not a Kubernetes name gets a lower-cased one with a digest.
+    assert by_name[f"{prefix}MSG"]["metadata"]["name"].startswith(f"{prefix.lower()}msg-")
+
+    waiting = wait_condition(kube, namespace, name, "TopicsReady", "False")
+    assert "waiting for Strimzi" in waiting["message"]
+
+    for topic in topics:
+        write_status(kube, topic, ready=True)
+    wait_condition(kube, namespace, name, "Ready", "True")
+    assert (kube.get(PIPELINE, namespace, name) or {})["status"]["topicsReady"] == "4/4"
+
+    # Strimzi refuses something: the pipeline says which topic and why.
+    refused = by_name[f"{prefix}-errors"]
+    write_status(
+        kube, refused, ready=False, reason="NotSupported", message="Decreasing partitions not supported"
+    )
+    failing = wait_condition(kube, namespace, name, "TopicsReady", "False")
+    assert (
+        f"{prefix}-errors: Strimzi: NotSupported: Decreasing partitions not supported" in failing["message"]
+    )
+    write_status(kube, refused, ready=True)
+    wait_condition(kube, namespace, name, "Ready", "True")
+
+    # A deleted KafkaTopic comes back.
+    assert kube.delete(KAFKA_TOPIC, strimzi_namespace, refused["metadata"]["name"])
+    wait_until(lambda: kube.get(KAFKA_TOPIC, strimzi_namespace, refused["metadata"]["name"]), timeout=30)
+
+
+def test_a_kafka_topic_of_another_pipeline_is_not_taken_over(
+    kube: Kube, operator: ServiceProcess, namespace: str
+) -> None:
+    strimzi_namespace = new_namespace(kube)
+    prefix = f"op{uuid.uuid4().hex[:6]}"
+    first = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix), name="first")
+    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, first)) == 4)
+    second = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix), name="second")
+    conflict = wait_until(
+        lambda: (
+            "belongs to pipeline"
+            in (c := condition(kube, namespace, second, "TopicsReady")).get("message", "")
+            and c
+        )
+    )
+    assert f"belongs to pipeline {namespace}/first" in conflict["message"]
+    assert len(owned_topics(kube, strimzi_namespace, first)) == 4
+
+
+def new_namespace(kube: Kube) -> str:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def test_deletion_policies(kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str) -> None:
+    kept_prefix, deleted_prefix = f"op-{uuid.uuid4().hex[:8]}", f"op-{uuid.uuid4().hex[:8]}"
+    kept = create_pipeline(kube, namespace, admin_spec(bootstrap, kept_prefix), name="kept")
+    deleted = create_pipeline(
+        kube, namespace, admin_spec(bootstrap, deleted_prefix, deletionPolicy="Delete"), name="deleted"
+    )
+    wait_condition(kube, namespace, kept, "Ready", "True")
+    wait_condition(kube, namespace, deleted, "Ready", "True")
+    wait_until(
+        lambda: (
+            FINALIZER in ((kube.get(PIPELINE, namespace, deleted) or {})["metadata"].get("finalizers") or [])
+        )
+    )
+
+    kube.delete(PIPELINE, namespace, kept)
+    kube.delete(PIPELINE, namespace, deleted)
+    wait_until(lambda: kube.get(PIPELINE, namespace, kept) is None, timeout=15)
+    wait_until(lambda: kube.get(PIPELINE, namespace, deleted) is None, timeout=30)
+
+    kept_topics = [f"{kept_prefix}-intake", f"{kept_prefix}-formatted"]
+    assert set(kafka_partitions(bootstrap, kept_topics)) == set(kept_topics)
+    deleted_topics = [
+        f"{deleted_prefix}-intake",
+        f"{deleted_prefix}-formatted",
+        f"{deleted_prefix}-formatted-dlq",
+    ]
+    wait_until(lambda: not kafka_partitions(bootstrap, deleted_topics), timeout=30)
+
+
+def test_strimzi_delete_policy_removes_the_kafka_topics(
+    kube: Kube, operator: ServiceProcess, namespace: str
+) -> None:
+    strimzi_namespace = new_namespace(kube)
+    spec = {**strimzi_spec(strimzi_namespace, f"op{uuid.uuid4().hex[:6]}"), "deletionPolicy": "Delete"}
+    name = create_pipeline(kube, namespace, spec)
+    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, name)) == 4)
+    wait_until(
+        lambda: FINALIZER in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
+    )
+    kube.delete(PIPELINE, namespace, name)
+    wait_until(lambda: kube.get(PIPELINE, namespace, name) is None, timeout=30)
+    assert owned_topics(kube, strimzi_namespace, name) == []
+
+
+@pytest.fixture
+def lone_kafka(tmp_path: Path) -> Iterator[LocalKafka]:
+    broker = LocalKafka(data_dir=tmp_path / "kafka")
+    yield broker
+    broker.close()
+
+
+def test_kafka_down_is_reported_and_retried_until_it_is_back(
+    kube: Kube, operator: ServiceProcess, namespace: str, lone_kafka: LocalKafka
+) -> None:
+    prefix = f"op-{uuid.uuid4().hex[:8]}"
+    name = create_pipeline(kube, namespace, admin_spec(lone_kafka.bootstrap, prefix))
+    down = wait_condition(kube, namespace, name, "TopicsReady", "False", timeout=40)
+    assert down["reason"] == "KafkaUnreachable"
+    assert lone_kafka.bootstrap in down["message"]
+    assert "retrying" in down["message"]
+
+    lone_kafka.start()
+    wait_condition(kube, namespace, name, "Ready", "True", timeout=90)
+    assert set(kafka_partitions(lone_kafka.bootstrap, [f"{prefix}-intake"])) == {f"{prefix}-intake"}
