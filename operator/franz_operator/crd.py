@@ -251,6 +251,13 @@ def custom_resource_definition() -> dict[str, Any]:
                             "description": "A Franz pipeline: Kafka topics, dead-letter queues, secrets.",
                             "required": ["spec"],
                             "properties": {"spec": _spec(), "status": _status()},
+                            "x-kubernetes-validations": [
+                                {
+                                    "rule": "size(self.metadata.name) <= 63",
+                                    "message": "pipeline names are at most 63 characters: "
+                                    "they become label values on the objects the operator creates",
+                                }
+                            ],
                         }
                     },
                 }

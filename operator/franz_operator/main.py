@@ -41,6 +41,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    # kopf says "Handler … succeeded" for every watch event; our reconcile logs say what happened.
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     kube = Kube(load_client())
     admin = AdminTopics()
     reconciler = Reconciler(kube=kube, admin=admin)

@@ -71,6 +71,18 @@ def test_partitions_can_grow_but_never_shrink(objects: client.CustomObjectsApi) 
     assert "partitions can never decrease" in message
 
 
+def test_topic_defaults_partitions_never_shrink(objects: client.CustomObjectsApi) -> None:
+    name = create(objects, pipeline(topicDefaults={"partitions": 6}))["metadata"]["name"]
+    message = refused(lambda: patch(objects, name, {"topicDefaults": {"partitions": 3}}))
+    assert "topicDefaults.partitions can never decrease" in message
+
+
+def test_pipeline_names_fit_in_a_label(objects: client.CustomObjectsApi) -> None:
+    body = pipeline()
+    body["metadata"]["name"] = "p" * 64
+    assert "at most 63 characters" in refused(lambda: create(objects, body))
+
+
 def test_topic_names_are_immutable(objects: client.CustomObjectsApi) -> None:
     name = create(objects, pipeline())["metadata"]["name"]
     message = refused(lambda: patch(objects, name, {"topics": {"formatted": {"name": "renamed"}}}))
