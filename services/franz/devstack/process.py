@@ -79,6 +79,10 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def pid(self) -> int:
+        return self._require().pid
+
     def returncode(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 
