@@ -9,12 +9,15 @@ tests run it, so a change here without regenerating, or a hand edit of a generat
 - the operator chart's CRD, from `franz_operator.crd.custom_resource_definition()`: one source of truth.
 - the dashboards: panels built from one helper each, so every panel uses the datasource variable, every
   dashboard has a fixed uid (links and provisioning survive re-imports), and grid positions add up.
+- a snapshot of the umbrella chart's default render (with prometheus-operator's API), so that a template
+  change shows in review as the change of what a cluster receives.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from franz.devstack.tools import tool
 from franz_operator import crd
 
 CHARTS = Path(__file__).resolve().parent
@@ -643,6 +647,19 @@ def generated() -> Iterator[tuple[Path, str]]:
     )
     for name, dashboard in dashboards().items():
         yield CHARTS / "franz" / "dashboards" / f"{name}.json", json.dumps(dashboard, indent=2) + "\n"
+    # Last: it renders the files above.
+    yield CHARTS.parent / "tests" / "integration" / "snapshots" / "franz-default.yaml", snapshot()
+
+
+def snapshot() -> str:
+    """`helm template` of the umbrella chart with its defaults, on a cluster with prometheus-operator."""
+    monitoring = ("--api-versions", "monitoring.coreos.com/v1")
+    return subprocess.run(
+        [str(tool("helm")), "template", "franz", str(CHARTS / "franz"), "--namespace", "franz", *monitoring],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -650,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
     args = parser.parse_args(argv)
     stale = []
+    # One at a time, in order: the snapshot renders what was written before it.
     for path, content in generated():
         if path.exists() and path.read_text() == content:
             continue
