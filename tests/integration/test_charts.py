@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from franz_operator import crd, rbac
+from franz_operator import constants, crd, rbac
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
@@ -76,8 +76,14 @@ def test_generated_chart_files_are_current() -> None:
 
 
 def test_the_operator_chart_installs_the_crd_the_operator_defines() -> None:
-    [shipped] = yaml.safe_load_all((CHARTS / "franz-operator" / "crds" / f"{crd.NAME}.yaml").read_text())
+    [shipped] = yaml.safe_load_all(
+        (CHARTS / "franz-operator" / "crds" / f"{constants.CRD_NAME}.yaml").read_text()
+    )
     assert shipped == crd.custom_resource_definition()
+    printed = subprocess.run(
+        [sys.executable, "-m", "franz", "operator", "--print-crd"], capture_output=True, text=True, check=True
+    ).stdout
+    assert yaml.safe_load(printed) == shipped
 
 
 @pytest.mark.parametrize(
@@ -233,6 +239,10 @@ def test_service_settings_reach_their_environment(helm: Path) -> None:
     assert (kummerkasten["LOG_FORMAT"], kummerkasten["LOG_LEVEL"]) == ("text", "DEBUG")
     # Without a guild the commands register globally: the variable is left out, not set empty.
     assert {"DISCORD_GUILD_ID", "DISCORD_CLIENT_ID"}.isdisjoint(env_of("kummerkasten"))
+    operator = env_of("franz-operator", *ci_values("franz-operator"))
+    assert operator["OPERATOR_NAMESPACES"] == "support,billing"
+    assert (operator["OPERATOR_RESYNC_SECONDS"], operator["OPERATOR_WORKERS"]) == ("60", "8")
+    assert env_of("franz-operator")["OPERATOR_NAMESPACES"] == ""
 
 
 def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Manifest]) -> None:
@@ -371,7 +381,7 @@ def test_example_pipeline_only_when_asked_and_named_after_the_pipeline(
 ) -> None:
     assert "FranzPipeline" not in {m["kind"] for m in render(helm, "franz")}
     [pipeline] = by_kind(umbrella, "FranzPipeline").values()
-    assert pipeline["apiVersion"] == f"{crd.GROUP}/{crd.VERSION}"
+    assert pipeline["apiVersion"] == f"{constants.GROUP}/{constants.VERSION}"
     assert pipeline["metadata"]["name"] == "ci"
     assert pipeline["spec"]["kafka"] == {"bootstrapServers": "kafka:9092", "topicBackend": "admin"}
 
@@ -426,10 +436,10 @@ def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
     )
     assert "STATUS: deployed" in install.stdout
 
-    kube("wait", "--for=condition=Established", f"crd/{crd.NAME}", "--timeout=60s")
+    kube("wait", "--for=condition=Established", f"crd/{constants.CRD_NAME}", "--timeout=60s")
     created = json.loads(kube("get", "franzpipeline", pipeline, "-n", namespace, "-o", "json"))
     # The API server applied the CRD's defaults: the example was accepted as a real FranzPipeline.
-    assert {role: topic["name"] for role, topic in created["spec"]["topics"].items()} == crd.TOPIC_ROLES
+    assert {role: topic["name"] for role, topic in created["spec"]["topics"].items()} == constants.TOPIC_ROLES
     rolled = json.loads(
         kube("get", "deployments", "-n", namespace, "-l", f"franz.dev/pipeline={pipeline}", "-o", "json")
     )
@@ -467,4 +477,4 @@ def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
     assert names("services") == set()
     assert helm_run(helm, "list", *helm_args, "--short").stdout.strip() == ""
     # helm keeps CRDs on uninstall, so the pipelines of other releases survive.
-    kube("get", f"crd/{crd.NAME}")
+    kube("get", f"crd/{constants.CRD_NAME}")
