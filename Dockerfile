@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links=/wheels franz && rm -rf /wheels
+RUN pip install --no-index /wheels/*.whl && rm -rf /wheels
 # A numeric user, so Kubernetes can verify runAsNonRoot without a passwd lookup.
 USER 10001:10001
 EXPOSE 8080

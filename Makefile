@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FRANZ := $(VENV)/bin/franz
 PYTEST_ARGS ?=
 
-.PHONY: setup infra lint format test test-unit test-integration run bench clean
+.PHONY: setup infra lint format test test-unit test-integration run bench clean charts kind-up dev deploy
 
 setup: $(VENV)/.installed
 
@@ -20,13 +20,13 @@ infra: setup
 	$(FRANZ) prepare
 
 lint: setup
-	$(VENV)/bin/ruff check services operator tests benchmarks
-	$(VENV)/bin/ruff format --check services operator tests benchmarks
+	$(VENV)/bin/ruff check services operator tests benchmarks charts
+	$(VENV)/bin/ruff format --check services operator tests benchmarks charts
 	$(VENV)/bin/mypy
 
 format: setup
-	$(VENV)/bin/ruff format services operator tests benchmarks
-	$(VENV)/bin/ruff check --fix services operator tests benchmarks
+	$(VENV)/bin/ruff format services operator tests benchmarks charts
+	$(VENV)/bin/ruff check --fix services operator tests benchmarks charts
 
 test: setup infra lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -43,6 +43,22 @@ run: setup
 bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
+
+# Regenerate the charts' values schemas, the operator chart's CRD and the dashboards (tests fail while stale).
+charts: setup
+	$(PY) charts/generate.py
+
+# The developer loop on kind (needs docker, kind and skaffold; see README "Developing on kind").
+kind-up:
+	kind get clusters | grep -qx franz || kind create cluster --config kind-config.yaml
+
+dev: kind-up
+	skaffold dev --kube-context kind-franz
+
+# Install or upgrade the umbrella chart on the current kube context: make deploy HELM_ARGS="-f my-values.yaml"
+HELM = $(shell $(PY) -c 'from franz.devstack.tools import tool; print(tool("helm"))')
+deploy: setup
+	$(HELM) upgrade --install franz charts/franz --namespace franz --create-namespace $(HELM_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -85,6 +85,11 @@ def kubectl() -> Path:
     return tool("kubectl")
 
 
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return tool("promtool")
+
+
 @pytest.fixture
 def foreground() -> Iterator[list[Foreground]]:
     """`franz` commands started by a test; stopped at its end if the test did not stop them.

@@ -44,7 +44,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
     prepare_control_plane()
-    for name in ("helm", "kubectl"):
+    for name in ("helm", "kubectl", "promtool"):
         progress(f"{name}: {tool(name)} ({tool_version(name)})")
     return 0
 
@@ -242,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     add(
-        "prepare", cmd_prepare, "obtain the local infrastructure (Kafka, etcd, kube-apiserver, helm, kubectl)"
+        "prepare",
+        cmd_prepare,
+        "obtain the local infrastructure (Kafka, etcd, kube-apiserver, helm, kubectl, promtool)",
     )
     kafka = add("kafka", cmd_kafka, "run a local Kafka broker in the foreground; prints bootstrap=HOST:PORT")
     kafka.add_argument("--port", type=int, default=None, help="listener port (default: a free port)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from franz.devstack.kube import LocalControlPlane
+from franz.devstack.kube import KUBERNETES_VERSION, LocalControlPlane
 from tests.helpers import wait_until
 
 GROUP = "smoke.franz.dev"
@@ -85,6 +86,19 @@ def test_kubectl_lists_namespaces_with_the_generated_kubeconfig(kubectl: Path, k
         check=True,
     )
     assert {"namespace/default", "namespace/kube-system"} <= set(listing.stdout.split())
+
+
+def test_api_server_reports_its_release_version(kubectl: Path, kubeconfig: Path) -> None:
+    """helm compares a chart's kubeVersion with this; an unstamped build says v0.0.0-master."""
+    answer = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), "version", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    server = json.loads(answer.stdout)["serverVersion"]
+    assert server["gitVersion"] == KUBERNETES_VERSION
+    assert (server["major"], server["minor"]) == tuple(KUBERNETES_VERSION.removeprefix("v").split(".")[:2])
 
 
 def test_rbac_is_enforced_for_users_outside_system_masters(

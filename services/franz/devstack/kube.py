@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import ipaddress
 import os
 import re
@@ -48,11 +49,17 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _build_go_binary(*, name: str, version: str, go_mod: str, package: str) -> Path:
-    binary = cache_dir() / "bin" / f"{name}-{version}"
+def _binary_path(name: str, version: str, stamp: str) -> Path:
+    """Where a build lands in the cache; other link flags (`stamp`) make another binary, not a stale one."""
+    suffix = f"-{hashlib.sha256(stamp.encode()).hexdigest()[:8]}" if stamp else ""
+    return cache_dir() / "bin" / f"{name}-{version}{suffix}"
+
+
+def _build_go_binary(*, name: str, version: str, go_mod: str, package: str, stamp: str = "") -> Path:
+    binary = _binary_path(name, version, stamp)
     if binary.exists():
         return binary
-    with exclusive(f"{name}-{version}"):
+    with exclusive(binary.name):
         if binary.exists():
             return binary
         workdir = cache_dir() / "build" / f"{name}-{version}"
@@ -62,7 +69,7 @@ def _build_go_binary(*, name: str, version: str, go_mod: str, package: str) -> P
         partial.parent.mkdir(parents=True, exist_ok=True)
         run_step(
             f"Building {name} {version} from the Go module proxy (cold: several minutes)",
-            ["go", "build", "-ldflags=-s -w", "-o", str(partial), package],
+            ["go", "build", f"-ldflags=-s -w {stamp}".strip(), "-o", str(partial), package],
             cwd=workdir,
             env=_go_env(),
             log_path=workdir / "build.log",
@@ -98,7 +105,13 @@ def _kubernetes_staging_modules() -> list[str]:
 
 
 def kube_apiserver_binary() -> Path:
-    binary = cache_dir() / "bin" / f"kube-apiserver-{KUBERNETES_VERSION}"
+    # Without these, /version says v0.0.0-master and helm refuses charts that pin kubeVersion.
+    major, minor = KUBERNETES_VERSION.removeprefix("v").split(".")[:2]
+    stamp = " ".join(
+        f"-X k8s.io/component-base/version.{variable}={value}"
+        for variable, value in (("gitVersion", KUBERNETES_VERSION), ("gitMajor", major), ("gitMinor", minor))
+    )
+    binary = _binary_path("kube-apiserver", KUBERNETES_VERSION, stamp)
     if binary.exists():
         return binary
     staging_version = "v0." + KUBERNETES_VERSION.removeprefix("v1.")
@@ -114,6 +127,7 @@ def kube_apiserver_binary() -> Path:
         version=KUBERNETES_VERSION,
         go_mod=go_mod,
         package="k8s.io/kubernetes/cmd/kube-apiserver",
+        stamp=stamp,
     )
 
 

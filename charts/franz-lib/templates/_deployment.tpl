@@ -1,0 +1,113 @@
+{{/*
+The Deployment of one Franz process. The caller passes a dict:
+  root       the chart's context (.)
+  args       the `franz` subcommand and its flags, e.g. (list "aufbereitung")
+  env        extra env entries as YAML (the chart's own variables, secretKeyRefs)
+  readiness  true for services that serve /readyz; the operator serves only /healthz
+  pipeline   true to load the pipeline's ConfigMap franz-<pipeline>-config (topics, bootstrap servers)
+  serviceAccountName  set for processes that talk to the Kubernetes API; the others get no token
+  replicas   a fixed replica count, for charts without replicaCount
+  strategy   the Deployment strategy (the operator needs Recreate: two operators would fight)
+*/}}
+{{- define "franz-lib.deployment" -}}
+{{- $root := .root -}}
+{{- $values := $root.Values -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "franz-lib.fullname" $root }}
+  labels:
+    {{- include "franz-lib.labels" $root | nindent 4 }}
+spec:
+  replicas: {{ .replicas | default $values.replicaCount }}
+  revisionHistoryLimit: 5
+  {{- with .strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "franz-lib.selectorLabels" $root | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "franz-lib.labels" $root | nindent 8 }}
+        {{- with $values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $values.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      {{- if .serviceAccountName }}
+      serviceAccountName: {{ .serviceAccountName }}
+      {{- else }}
+      # Only the operator talks to the Kubernetes API; a service needs no token.
+      automountServiceAccountToken: false
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- toYaml $values.podSecurityContext | nindent 8 }}
+      {{- with $values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $root.Chart.Name }}
+          image: {{ include "franz-lib.image" $root | quote }}
+          imagePullPolicy: {{ $values.image.pullPolicy }}
+          args:
+            {{- toYaml .args | nindent 12 }}
+          {{- if .pipeline }}
+          envFrom:
+            - configMapRef:
+                name: franz-{{ include "franz-lib.pipeline" $root }}-config
+          {{- end }}
+          env:
+            - {name: METRICS_PORT, value: {{ $values.metricsPort | quote }}}
+            - {name: LOG_LEVEL, value: {{ $values.logLevel | quote }}}
+            - {name: LOG_FORMAT, value: {{ $values.logFormat | quote }}}
+            {{- with .env }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- with $values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            - {name: metrics, containerPort: {{ $values.metricsPort }}, protocol: TCP}
+          livenessProbe:
+            httpGet: {path: /healthz, port: metrics}
+            {{- toYaml $values.livenessProbe | nindent 12 }}
+          {{- if .readiness }}
+          readinessProbe:
+            httpGet: {path: /readyz, port: metrics}
+            {{- toYaml $values.readinessProbe | nindent 12 }}
+          {{- end }}
+          resources:
+            {{- toYaml $values.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $values.securityContext | nindent 12 }}
+          volumeMounts:
+            # The root filesystem is read-only; Python and the libraries write temporary files here.
+            - {name: tmp, mountPath: /tmp}
+      volumes:
+        - name: tmp
+          emptyDir: {sizeLimit: 64Mi}
+      {{- with $values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $values.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}

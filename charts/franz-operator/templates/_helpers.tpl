@@ -1,0 +1,14 @@
+{{- define "franz-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- include "franz-lib.fullname" . -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator's own variables. */}}
+{{- define "franz-operator.env" -}}
+- {name: OPERATOR_NAMESPACES, value: {{ join "," .Values.watchNamespaces | quote }}}
+- {name: OPERATOR_RESYNC_SECONDS, value: {{ .Values.resyncSeconds | quote }}}
+- {name: OPERATOR_WORKERS, value: {{ .Values.workers | quote }}}
+{{- end -}}

@@ -1,0 +1,480 @@
+"""The Helm charts, rendered by the real helm and installed into the real kube-apiserver.
+
+What a cluster operator relies on: every chart lints strictly with its default and CI values; the values
+and schemas agree; each Franz process runs restricted, probed, limited and labelled; the pipeline's
+ConfigMap and Secret are wired by name; the operator's RBAC is exactly what it uses; monitoring objects
+appear only where prometheus-operator serves them; and the umbrella chart installs and uninstalls cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from franz_operator import constants, crd, rbac
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "charts"
+APPLICATION_CHARTS = ("aufbereitung", "absturz", "kummerkasten", "franz-operator", "franz")
+SERVICES = {"aufbereitung": 9101, "absturz": 9102, "kummerkasten": 9103}
+OPERATOR_PORT = 9100
+MONITORING = ("--api-versions", "monitoring.coreos.com/v1")
+# Keys helm itself adds to a subchart's values; they are in the schema but not in values.yaml.
+HELM_KEYS = {"global", "franz-lib", "enabled"}
+
+Manifest = dict[str, Any]
+
+
+def helm_run(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(helm), *args], capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def render(helm: Path, chart: str, *args: str) -> list[Manifest]:
+    output = helm_run(helm, "template", "franz", str(CHARTS / chart), "--namespace", "franz", *args).stdout
+    return [doc for doc in yaml.safe_load_all(output) if doc]
+
+
+def ci_values(chart: str) -> tuple[str, str]:
+    return ("--values", str(CHARTS / chart / "ci" / "ci-values.yaml"))
+
+
+def by_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def containers(deployment: Manifest) -> list[Manifest]:
+    containers: list[Manifest] = deployment["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+@pytest.fixture(scope="module")
+def umbrella(helm: Path) -> list[Manifest]:
+    """The umbrella chart with its CI values, on a cluster that serves prometheus-operator's API."""
+    return render(helm, "franz", *ci_values("franz"), *MONITORING)
+
+
+# --- generated files, lint, values and schemas ----------------------------------------------------------
+
+
+def test_generated_chart_files_are_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(CHARTS / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"run `make charts`:\n{result.stdout}{result.stderr}"
+
+
+def test_the_operator_chart_installs_the_crd_the_operator_defines() -> None:
+    [shipped] = yaml.safe_load_all(
+        (CHARTS / "franz-operator" / "crds" / f"{constants.CRD_NAME}.yaml").read_text()
+    )
+    assert shipped == crd.custom_resource_definition()
+    printed = subprocess.run(
+        [sys.executable, "-m", "franz", "operator", "--print-crd"], capture_output=True, text=True, check=True
+    ).stdout
+    assert yaml.safe_load(printed) == shipped
+
+
+@pytest.mark.parametrize(
+    ("chart", "values"),
+    [("franz-lib", "default")]
+    + [(chart, values) for chart in APPLICATION_CHARTS for values in ("default", "ci")],
+)
+def test_chart_lints_strictly(helm: Path, chart: str, values: str) -> None:
+    args = ci_values(chart) if values == "ci" else ()
+    result = helm_run(helm, "lint", "--strict", str(CHARTS / chart), *args)
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def _keys(values: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(where, key) for every key in one of values/schema but not the other, down closed objects."""
+    properties = schema.get("properties", {})
+    for key in set(values) | set(properties):
+        if key in HELM_KEYS and not prefix:
+            continue
+        if key not in properties:
+            yield "schema lacks", prefix + key
+        elif key not in values:
+            yield "values.yaml lacks", prefix + key
+        elif isinstance(values[key], dict) and properties[key].get("additionalProperties") is False:
+            yield from _keys(values[key], properties[key], f"{prefix}{key}.")
+
+
+@pytest.mark.parametrize("chart", APPLICATION_CHARTS)
+def test_values_and_schema_name_the_same_keys(chart: str) -> None:
+    values = yaml.safe_load((CHARTS / chart / "values.yaml").read_text())
+    schema = json.loads((CHARTS / chart / "values.schema.json").read_text())
+    assert sorted(_keys(values, schema)) == []
+
+
+def _comment_above(lines: list[str], index: int) -> list[str]:
+    block: list[str] = []
+    while index > 0 and lines[index - 1].lstrip().startswith("#"):
+        index -= 1
+        block.insert(0, lines[index].strip())
+    return block
+
+
+@pytest.mark.parametrize("chart", APPLICATION_CHARTS)
+def test_every_value_is_documented(chart: str) -> None:
+    """Each top-level value has a comment block opening with `# --` right above it (cert-manager's habit)."""
+    lines = (CHARTS / chart / "values.yaml").read_text().splitlines()
+    keys = [(index, line.split(":")[0]) for index, line in enumerate(lines) if re.match(r"[A-Za-z]", line)]
+    assert keys
+    # The umbrella's `global` is a heading: its keys carry the comments.
+    undocumented = [
+        key
+        for index, key in keys
+        if key != "global" and not "".join(_comment_above(lines, index)[:1]).startswith("# --")
+    ]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("chart", "setting", "complaint"),
+    [
+        ("aufbereitung", "replicacount=2", "replicacount"),
+        ("kummerkasten", "replicaCount=2", "maximum"),
+        ("absturz", "pipeline=Not_A_Name", "pipeline"),
+        ("franz-operator", "metricsPort=80", "metricsPort"),
+        ("franz", "global.pipeline=", "pipeline"),
+        ("franz", "aufbereitung.logFormat=xml", "logFormat"),
+    ],
+)
+def test_schema_refuses_values_that_cannot_work(helm: Path, chart: str, setting: str, complaint: str) -> None:
+    result = helm_run(helm, "template", "franz", str(CHARTS / chart), "--set", setting, check=False)
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
+# --- the Deployments --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", ["default", "ci"])
+def test_every_process_runs_restricted_probed_and_limited(helm: Path, values: str) -> None:
+    manifests = render(helm, "franz", *(ci_values("franz") if values == "ci" else ()))
+    deployments = by_kind(manifests, "Deployment")
+    assert set(deployments) == {"franz-operator", *(f"franz-{service}" for service in SERVICES)}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] >= 10000, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        [container] = containers(deployment)
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, name
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], name
+        assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"], name
+        assert container["resources"]["limits"]["memory"], name
+        assert container["resources"]["requests"]["cpu"], name
+        [port] = container["ports"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["METRICS_PORT"]["value"] == str(port["containerPort"]), name
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}, name
+        if name == "franz-operator":
+            assert "readinessProbe" not in container
+        else:
+            assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}, name
+            assert pod["automountServiceAccountToken"] is False, name
+
+
+def test_services_load_the_pipeline_config_and_secret_by_name(umbrella: list[Manifest]) -> None:
+    deployments = by_kind(umbrella, "Deployment")
+    secret_keys = {
+        "aufbereitung": set(),
+        "absturz": {"DISCORD_WEBHOOK_URL"},
+        "kummerkasten": {"DISCORD_TOKEN"},
+    }
+    for service, port in SERVICES.items():
+        deployment = deployments[f"franz-{service}"]
+        [container] = containers(deployment)
+        assert container["args"] == [service]
+        assert container["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+        assert container["envFrom"] == [{"configMapRef": {"name": "franz-ci-config"}}]
+        from_secret = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert from_secret == {key: {"name": "franz-ci-secrets", "key": key} for key in secret_keys[service]}
+        # The operator lists Deployments by this label to roll them when the pipeline changes.
+        assert deployment["metadata"]["labels"]["franz.dev/pipeline"] == "ci"
+        assert deployment["spec"]["template"]["metadata"]["labels"]["franz.dev/pipeline"] == "ci"
+        assert (
+            container["image"] == "registry.example/franz:1.2.3@sha256:"
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        )
+
+
+def test_service_settings_reach_their_environment(helm: Path) -> None:
+    def env_of(chart: str, *args: str) -> dict[str, Any]:
+        [deployment] = by_kind(render(helm, chart, *args), "Deployment").values()
+        [container] = containers(deployment)
+        return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+    aufbereitung = env_of("aufbereitung", *ci_values("aufbereitung"))
+    assert aufbereitung["EXACTLY_ONCE"] == "true"
+    # Transactional ids must be unique per live producer: the pod's name is.
+    assert aufbereitung["TRANSACTIONAL_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert aufbereitung["GROUP_ID"] == "ci-aufbereitung"
+    assert "TRANSACTIONAL_ID" not in env_of("aufbereitung")
+    absturz = env_of("absturz", *ci_values("absturz"))
+    assert (absturz["ALERT_BATCH_WINDOW_SECONDS"], absturz["DISCORD_REQUEST_TIMEOUT_SECONDS"]) == ("5", "5")
+    kummerkasten = env_of("kummerkasten", *ci_values("kummerkasten"))
+    assert kummerkasten["DISCORD_GUILD_ID"] == "987654321098765432"
+    assert kummerkasten["DISCORD_CLIENT_ID"] == "1234567890123456789"
+    assert kummerkasten["TICKET_COOLDOWN_SECONDS"] == "60"
+    assert (kummerkasten["LOG_FORMAT"], kummerkasten["LOG_LEVEL"]) == ("text", "DEBUG")
+    # Without a guild the commands register globally: the variable is left out, not set empty.
+    assert {"DISCORD_GUILD_ID", "DISCORD_CLIENT_ID"}.isdisjoint(env_of("kummerkasten"))
+    operator = env_of("franz-operator", *ci_values("franz-operator"))
+    assert operator["OPERATOR_NAMESPACES"] == "support,billing"
+    assert (operator["OPERATOR_RESYNC_SECONDS"], operator["OPERATOR_WORKERS"]) == ("60", "8")
+    assert env_of("franz-operator")["OPERATOR_NAMESPACES"] == ""
+
+
+def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Manifest]) -> None:
+    deployments = by_kind(umbrella, "Deployment")
+    for name in ("franz-operator", "franz-kummerkasten"):
+        assert deployments[name]["spec"]["replicas"] == 1
+        assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployments["franz-aufbereitung"]["spec"]["replicas"] == 2
+    assert "strategy" not in deployments["franz-aufbereitung"]["spec"]
+
+
+def test_every_object_carries_the_recommended_labels(umbrella: list[Manifest]) -> None:
+    for manifest in umbrella:
+        labels = manifest["metadata"]["labels"]
+        where = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        assert labels["app.kubernetes.io/part-of"] == "franz", where
+        assert labels["app.kubernetes.io/managed-by"] == "Helm", where
+        assert labels["app.kubernetes.io/instance"] == "franz", where
+        assert labels["app.kubernetes.io/version"] == "0.1.0", where
+        assert labels["app.kubernetes.io/name"], where
+        assert labels["app.kubernetes.io/component"], where
+        assert labels["helm.sh/chart"], where
+
+
+def test_the_operator_never_carries_a_pipeline_label(umbrella: list[Manifest]) -> None:
+    """Labelled, it would roll itself whenever a pipeline changed."""
+    operator = [m for m in umbrella if m["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
+    assert {m["kind"] for m in operator} >= {"Deployment", "ServiceAccount", "ClusterRole", "Service"}
+    for manifest in operator:
+        assert "franz.dev/pipeline" not in manifest["metadata"]["labels"]
+
+
+# --- the operator's access ----------------------------------------------------------------------------------
+
+
+def test_operator_cluster_role_is_exactly_what_the_operator_uses(umbrella: list[Manifest]) -> None:
+    [role] = by_kind(umbrella, "ClusterRole").values()
+    assert role["rules"] == rbac.CLUSTER_RULES
+    # Standalone: no kopf peering resources, so no access to them either.
+    assert not any("peerings" in " ".join(rule["resources"]) for rule in role["rules"])
+
+
+def test_operator_service_account_is_bound_to_its_role(umbrella: list[Manifest]) -> None:
+    [binding] = by_kind(umbrella, "ClusterRoleBinding").values()
+    [account] = by_kind(umbrella, "ServiceAccount").values()
+    [role] = by_kind(umbrella, "ClusterRole").values()
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "franz"}
+    ]
+    operator = by_kind(umbrella, "Deployment")["franz-operator"]["spec"]["template"]["spec"]
+    assert operator["serviceAccountName"] == account["metadata"]["name"]
+
+
+# --- Services, monitoring, optional objects -----------------------------------------------------------------
+
+
+def test_monitoring_objects_only_where_prometheus_operator_serves_them(helm: Path) -> None:
+    without = render(helm, "franz", *ci_values("franz"))
+    assert {"ServiceMonitor", "PrometheusRule"}.isdisjoint(m["kind"] for m in without)
+    opted_out = render(
+        helm,
+        "franz",
+        *MONITORING,
+        "--set",
+        "prometheusRule.enabled=false",
+        "--set",
+        "absturz.serviceMonitor.enabled=false",
+    )
+    assert "PrometheusRule" not in {m["kind"] for m in opted_out}
+    assert "franz-absturz" not in by_kind(opted_out, "ServiceMonitor")
+
+
+def test_each_service_monitor_scrapes_its_service(umbrella: list[Manifest]) -> None:
+    services = by_kind(umbrella, "Service")
+    monitors = by_kind(umbrella, "ServiceMonitor")
+    assert set(monitors) == set(services) == {"franz-operator", *(f"franz-{s}" for s in SERVICES)}
+    for name, monitor in monitors.items():
+        service = services[name]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+        assert service["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]
+        [endpoint] = monitor["spec"]["endpoints"]
+        # Franz's own `service` label must survive the scrape: alerts and dashboards group by it.
+        assert endpoint["honorLabels"] is True
+        assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        [port] = service["spec"]["ports"]
+        assert (port["name"], port["targetPort"]) == ("metrics", "metrics")
+    assert services["franz-operator"]["spec"]["ports"][0]["port"] == OPERATOR_PORT
+
+
+def test_prometheus_rule_is_the_promtool_tested_rule_file(umbrella: list[Manifest]) -> None:
+    [rule] = by_kind(umbrella, "PrometheusRule").values()
+    assert rule["spec"] == yaml.safe_load((CHARTS / "franz" / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["metadata"]["labels"]["team"] == "support"
+
+
+def test_optional_disruption_budgets_and_network_policies(helm: Path) -> None:
+    assert {"PodDisruptionBudget", "NetworkPolicy"}.isdisjoint(m["kind"] for m in render(helm, "franz"))
+    manifests = render(helm, "aufbereitung", *ci_values("aufbereitung"))
+    [budget] = by_kind(manifests, "PodDisruptionBudget").values()
+    [policy] = by_kind(manifests, "NetworkPolicy").values()
+    [deployment] = by_kind(manifests, "Deployment").values()
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    assert policy["spec"]["podSelector"] == {"matchLabels": selector}
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    [ingress] = policy["spec"]["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    # Without egress rules, egress stays open: brokers and Discord live where only the cluster knows.
+    [open_egress] = by_kind(render(helm, "absturz", *ci_values("absturz")), "NetworkPolicy").values()
+    assert open_egress["spec"]["policyTypes"] == ["Ingress"]
+
+
+def test_dashboards_ship_as_labelled_config_maps(umbrella: list[Manifest]) -> None:
+    maps = by_kind(umbrella, "ConfigMap")
+    shipped = {path.name: path.read_text() for path in (CHARTS / "franz" / "dashboards").glob("*.json")}
+    assert len(maps) == len(shipped) == 2
+    for config_map in maps.values():
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["annotations"] == {"grafana_folder": "Franz"}
+        [(name, content)] = config_map["data"].items()
+        assert json.loads(content) == json.loads(shipped[name])
+
+
+def test_example_pipeline_only_when_asked_and_named_after_the_pipeline(
+    helm: Path, umbrella: list[Manifest]
+) -> None:
+    assert "FranzPipeline" not in {m["kind"] for m in render(helm, "franz")}
+    [pipeline] = by_kind(umbrella, "FranzPipeline").values()
+    assert pipeline["apiVersion"] == f"{constants.GROUP}/{constants.VERSION}"
+    assert pipeline["metadata"]["name"] == "ci"
+    assert pipeline["spec"]["kafka"] == {"bootstrapServers": "kafka:9092", "topicBackend": "admin"}
+
+
+@pytest.mark.parametrize("chart", APPLICATION_CHARTS)
+def test_notes_tell_what_to_do_next(helm: Path, chart: str) -> None:
+    notes = helm_run(
+        helm, "install", "franz", str(CHARTS / chart), "--dry-run=client", "--namespace", "franz"
+    ).stdout.partition("NOTES:")[2]
+    assert "kubectl " in notes
+    if chart != "franz-operator":
+        assert "franz-default-config" in notes
+        assert "kubectl get franzpipeline default -n franz" in notes
+
+
+# --- installed into the real kube-apiserver -----------------------------------------------------------------
+
+
+def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
+    helm: Path, kubectl: Path, kubeconfig: Path
+) -> None:
+    namespace = f"charts-{uuid.uuid4().hex[:8]}"
+    # A fresh release name per run: the ClusterRole and its binding are cluster-wide.
+    release = f"franz-{uuid.uuid4().hex[:6]}"
+    pipeline = "support"
+
+    def kube(*args: str) -> str:
+        result = subprocess.run(
+            [str(kubectl), "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def names(kind: str) -> set[str]:
+        listed = json.loads(
+            kube("get", kind, "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "json")
+        )
+        return {item["metadata"]["name"] for item in listed["items"]}
+
+    helm_args = ("--kubeconfig", str(kubeconfig), "--namespace", namespace)
+    install = helm_run(
+        helm,
+        "install",
+        release,
+        str(CHARTS / "franz"),
+        *helm_args,
+        "--create-namespace",
+        "--set",
+        f"global.pipeline={pipeline}",
+        "--set",
+        "examplePipeline.enabled=true",
+    )
+    assert "STATUS: deployed" in install.stdout
+
+    kube("wait", "--for=condition=Established", f"crd/{constants.CRD_NAME}", "--timeout=60s")
+    created = json.loads(kube("get", "franzpipeline", pipeline, "-n", namespace, "-o", "json"))
+    # The API server applied the CRD's defaults: the example was accepted as a real FranzPipeline.
+    assert {role: topic["name"] for role, topic in created["spec"]["topics"].items()} == constants.TOPIC_ROLES
+    rolled = json.loads(
+        kube("get", "deployments", "-n", namespace, "-l", f"franz.dev/pipeline={pipeline}", "-o", "json")
+    )
+    assert {d["metadata"]["name"] for d in rolled["items"]} == {f"{release}-{s}" for s in SERVICES}
+    assert names("services") == {f"{release}-{s}" for s in ("operator", *SERVICES)}
+    assert names("configmaps") == {
+        f"{release}-dashboard-franz-overview",
+        f"{release}-dashboard-franz-services",
+    }
+    assert names("serviceaccounts") == {f"{release}-operator"}
+    role = json.loads(kube("get", "clusterrole", f"{release}-operator", "-o", "json"))
+    assert role["rules"] == rbac.CLUSTER_RULES
+    # The API server's own view of RBAC: the operator's account may patch Deployments but not delete them.
+    account = f"system:serviceaccount:{namespace}:{release}-operator"
+    assert kube("auth", "can-i", "patch", "deployments", "--as", account, "-n", "default").strip() == "yes"
+    denied = subprocess.run(
+        [
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            "auth",
+            "can-i",
+            "delete",
+            "deployments",
+            "--as",
+            account,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert denied.stdout.strip() == "no"
+
+    helm_run(helm, "uninstall", release, *helm_args)
+    assert names("deployments") == set()
+    assert names("services") == set()
+    assert helm_run(helm, "list", *helm_args, "--short").stdout.strip() == ""
+    # helm keeps CRDs on uninstall, so the pipelines of other releases survive.
+    kube("get", f"crd/{constants.CRD_NAME}")
