@@ -19,3 +19,7 @@ class KubeError(OperatorError):
 
 class KafkaUnavailable(OperatorError):
     """The admin backend could not reach Kafka or Kafka refused the request as a whole."""
+
+
+class TopicsNotDeleted(OperatorError):
+    """deletionPolicy Delete could not be honoured yet; the message says how to let the pipeline go."""

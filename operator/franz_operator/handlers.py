@@ -38,9 +38,5 @@ def handle_delete(*, body: Mapping[str, Any], reconciler: Reconciler, retry: int
     try:
         reconciler.delete_topics(body)
     except OperatorError as error:
-        raise kopf.TemporaryError(
-            f"cannot delete the topics yet ({error}); to delete the pipeline and keep its topics, "
-            "set spec.deletionPolicy to Retain",
-            delay=retry_delay(retry + 1),
-        ) from error
+        raise kopf.TemporaryError(str(error), delay=retry_delay(retry + 1)) from error
     reconciler.forget(body["metadata"]["uid"])

@@ -43,6 +43,8 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     # kopf says "Handler … succeeded" for every watch event; our reconcile logs say what happened.
     logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    # An unreachable Kafka is a pipeline's TopicsReady=False with Kafka's error; not a line per retry.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     kube = Kube(load_client())
     admin = AdminTopics()
     reconciler = Reconciler(kube=kube, admin=admin)

@@ -19,7 +19,7 @@ from franz_operator import builders, metrics
 from franz_operator.admin_topics import AdminTopics, TopicsResult
 from franz_operator.builders import Condition, TopicState
 from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
-from franz_operator.exceptions import KafkaUnavailable, KubeError
+from franz_operator.exceptions import KafkaUnavailable, KubeError, OperatorError, TopicsNotDeleted
 from franz_operator.kube import DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
 from franz_operator.pipeline import Pipeline, from_body
 
@@ -59,18 +59,29 @@ class Reconciler:
     def delete_topics(self, body: Mapping[str, Any]) -> list[str]:
         """deletionPolicy Delete: remove the pipeline's topics; returns what was deleted."""
         pipeline = from_body(body)
-        names = [topic.name for topic in pipeline.topics]
-        if pipeline.backend == "admin":
-            deleted = [f"topic {name}" for name in self._admin.delete(pipeline.bootstrap_servers, names)]
-        else:
-            deleted = []
-            for found in self._owned_kafka_topics(pipeline):
-                if self._kube.delete(KAFKA_TOPIC, pipeline.strimzi_namespace, found["metadata"]["name"]):
-                    deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{found['metadata']['name']}")
+        try:
+            deleted = self._delete_topics(pipeline)
+        except OperatorError as error:
+            message = (
+                f"cannot delete the topics yet ({error}); to delete the pipeline and keep its topics, "
+                "set spec.deletionPolicy to Retain"
+            )
+            self._event(pipeline, warning=True, reason="DeleteBlocked", message=message)
+            raise TopicsNotDeleted(message) from error
         if deleted:
             self._event(
                 pipeline, warning=False, reason="TopicsDeleted", message="deleted " + ", ".join(deleted)
             )
+        return deleted
+
+    def _delete_topics(self, pipeline: Pipeline) -> list[str]:
+        if pipeline.backend == "admin":
+            names = [topic.name for topic in pipeline.topics]
+            return [f"topic {name}" for name in self._admin.delete(pipeline.bootstrap_servers, names)]
+        deleted = []
+        for found in self._owned_kafka_topics(pipeline):
+            if self._kube.delete(KAFKA_TOPIC, pipeline.strimzi_namespace, found["metadata"]["name"]):
+                deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{found['metadata']['name']}")
         return deleted
 
     def _reconcile(self, pipeline: Pipeline, observed: Mapping[str, Any]) -> bool:

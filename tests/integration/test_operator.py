@@ -494,3 +494,23 @@ def test_kafka_down_is_reported_and_retried_until_it_is_back(
     lone_kafka.start()
     wait_condition(kube, namespace, name, "Ready", "True", timeout=90)
     assert set(kafka_partitions(lone_kafka.bootstrap, [f"{prefix}-intake"])) == {f"{prefix}-intake"}
+
+
+def test_a_pipeline_whose_topics_cannot_be_deleted_stays_until_its_policy_says_retain(
+    kube: Kube, operator: ServiceProcess, namespace: str, lone_kafka: LocalKafka
+) -> None:
+    """Kafka is down: Delete cannot be honoured, so the pipeline stays and says why; Retain lets it go."""
+    spec = admin_spec(lone_kafka.bootstrap, f"op-{uuid.uuid4().hex[:8]}", deletionPolicy="Delete")
+    name = create_pipeline(kube, namespace, spec)
+    wait_until(
+        lambda: FINALIZER in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
+    )
+    kube.delete(PIPELINE, namespace, name)
+    wait_until(
+        lambda: any("cannot delete the topics yet" in e["message"] for e in events(kube, namespace)),
+        timeout=60,
+    )
+    assert kube.get(PIPELINE, namespace, name) is not None
+
+    kube.merge_patch(PIPELINE, namespace, name, {"spec": {"deletionPolicy": "Retain"}})
+    wait_until(lambda: kube.get(PIPELINE, namespace, name) is None, timeout=60)

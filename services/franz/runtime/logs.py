@@ -15,7 +15,13 @@ _WEBHOOK_URL: Final = re.compile(r"(/api(?:/v\d+)?/webhooks/)(\d+)/[\w.-]+")
 _BOT_TOKEN: Final = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6}\.[\w-]{27,38}\b")
 # Loggers that write request bodies or URLs at DEBUG: never below INFO, whatever LOG_LEVEL says.
 _CHATTY_LOGGERS: Final = ("discord", "urllib3", "kafka", "kubernetes", "aiohttp")
-_STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# kopf attaches its whole settings object and a flag of its own to every object's log line; `k8s_ref` stays.
+_STANDARD_ATTRIBUTES: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "settings",
+    "k8s_skip",
+}
 
 
 def redact(text: str) -> str:
