@@ -7,12 +7,14 @@ Each test works in its own namespace; every wait polls with a deadline.
 from __future__ import annotations
 
 import base64
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kafka import KafkaAdminClient
 
 from franz.devstack.kafka import LocalKafka
@@ -30,6 +32,7 @@ from tests.helpers import ServiceProcess, wait_until
 from tests.strimzi import write_status
 
 NAMESPACE = Kind("", "v1", "namespaces")
+CHARTS = Path(__file__).resolve().parents[2] / "charts"
 WEBHOOK_URL = "https://discord.com/api/webhooks/123/very-secret-webhook-token"
 BOT_TOKEN = "bot-token-that-must-never-leak"
 
@@ -514,3 +517,60 @@ def test_a_pipeline_whose_topics_cannot_be_deleted_stays_until_its_policy_says_r
 
     kube.merge_patch(PIPELINE, namespace, name, {"spec": {"deletionPolicy": "Retain"}})
     wait_until(lambda: kube.get(PIPELINE, namespace, name) is None, timeout=60)
+
+
+def test_the_umbrella_charts_services_find_what_the_operator_writes(
+    kube: Kube, operator: ServiceProcess, helm: Path, kubeconfig: Path, bootstrap: str, tmp_path: Path
+) -> None:
+    """The contract between the charts and the operator: names, keys, labels and the rollout annotation."""
+    namespace = new_namespace(kube)
+    secret(kube, namespace, "discord-webhook", {"url": WEBHOOK_URL})
+    secret(kube, namespace, "discord-bot", {"token": BOT_TOKEN})
+    prefix = f"op-{uuid.uuid4().hex[:8]}"
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"pipeline": "support"},
+                # The operator under test runs as a process here; the release brings the services.
+                "operator": {"enabled": False},
+                "examplePipeline": {
+                    "enabled": True,
+                    "spec": {
+                        "kafka": {"bootstrapServers": bootstrap, "topicBackend": "admin", "strimzi": None},
+                        "topicDefaults": {"partitions": 1, "replicas": 1},
+                        "topics": {
+                            role: {"name": f"{prefix}-{role}"} for role in ("intake", "formatted", "errors")
+                        },
+                    },
+                },
+            }
+        )
+    )
+    release = f"franz-{uuid.uuid4().hex[:6]}"
+    helm_args = ["--kubeconfig", str(kubeconfig), "--namespace", namespace, "-f", str(values)]
+    subprocess.run(
+        [str(helm), "install", release, str(CHARTS / "franz"), *helm_args], check=True, capture_output=True
+    )
+    wait_condition(kube, namespace, "support", "Ready", "True", timeout=60)
+
+    deployments = kube.list_objects(DEPLOYMENT, namespace, label_selector=f"{LABEL_PIPELINE}=support")
+    assert len(deployments) == 3
+    for deployment in deployments:
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for source in container.get("envFrom") or []:
+            assert kube.get(CONFIG_MAP, namespace, source["configMapRef"]["name"]) is not None
+        for variable in container.get("env") or []:
+            reference = (variable.get("valueFrom") or {}).get("secretKeyRef")
+            if reference:
+                found = kube.get(SECRET, namespace, reference["name"]) or {}
+                assert reference["key"] in (found.get("data") or {}), variable["name"]
+    names = [deployment["metadata"]["name"] for deployment in deployments]
+    wait_until(lambda: all(config_hash(kube, namespace, name) for name in names), timeout=30)
+
+    # A helm upgrade leaves the operator's annotation alone: the pods do not roll for nothing.
+    before = {name: config_hash(kube, namespace, name) for name in names}
+    subprocess.run(
+        [str(helm), "upgrade", release, str(CHARTS / "franz"), *helm_args], check=True, capture_output=True
+    )
+    assert {name: config_hash(kube, namespace, name) for name in names} == before
