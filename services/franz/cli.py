@@ -70,7 +70,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from franz.contracts import DEFAULT_TOPICS
+    from franz.contracts import DEFAULT_TOPICS, TOPIC_CONFIGS
     from franz.devstack.cache import progress
     from franz.devstack.discord_webhook import LocalDiscordWebhook
     from franz.devstack.kafka import LocalKafka, ensure_topics
@@ -87,7 +87,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress("starting the local Kafka broker")
     try:
         with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
-            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions)
+            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions, configs=TOPIC_CONFIGS)
             supervisor = Supervisor(
                 log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
             )
