@@ -186,6 +186,29 @@ def test_every_transition_and_refusal_is_an_event_and_the_state_follows(lifecycl
     assert service.metric("franz_ticket_time_to_assign_seconds_count", priority="normal") == 1
     assert service.metric("franz_ticket_time_to_close_seconds_count", priority="urgent") == 1
 
+    # The trail and the listing as people read them.
+    env = {**lifecycle.env, "PATH": "/usr/bin:/bin"}
+    shown = franz(env, "history", tid.lower()).splitlines()
+    assert len(shown) == 12
+    assert shown[0].split()[1:3] == ["TicketCreated", "user1"]
+    assert "assign refused (closed)" in shown[7]
+    as_json = [json.loads(line) for line in franz(env, "history", tid, "--json").splitlines()]
+    assert [event["type"] for event in as_json] == [
+        event["type"] for event in events if event["ticket_id"] == tid
+    ]
+    listing = franz(env, "tickets", "--status", "assigned")
+    assert listing.splitlines()[0] == "assigned (1)"
+    assert tid in listing
+    assert "close refused (unknown_ticket)" in franz(env, "history", unknown)
+    never = contracts.ticket_id_for("never-mentioned")
+    missing = subprocess.run([*FRANZ, "history", never], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert f"no events for {never}" in missing.stderr
+
+
+def franz(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([*FRANZ, *args], env=env, capture_output=True, text=True, check=True).stdout
+
 
 def test_replayed_tickets_and_duplicate_commands_take_effect_once(lifecycle: Lifecycle) -> None:
     created = ticket(2)
@@ -245,7 +268,7 @@ def test_state_is_rebuilt_from_the_event_log_after_the_state_topic_is_deleted(li
 
     rebuilt = subprocess.run(
         [*FRANZ, "sachbearbeiter", "--rebuild-state"],
-        env={**lifecycle.env, "PATH": "/usr/bin:/bin", "LOG_FORMAT": "json"},
+        env={**lifecycle.env, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
