@@ -43,6 +43,7 @@ run: setup
 bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
+	$(PY) benchmarks/sachbearbeiter.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
