@@ -4,7 +4,8 @@ Per batch: decide every record against the partition's ledger, send the events a
 acknowledged all of them, only then send the tickets' new states (and dead letters) and wait again; the
 loop commits the input offsets after that. So a state record never describes an event the log lacks,
 and a crash at any point leaves at most the batch in flight to be replayed, which yields the same events
-with the same ids, skipped by every fold.
+with the same ids, skipped by every fold; the skipped input's ticket state is sent again, which repairs
+a state that the crash left behind its events.
 
 Where the memory comes from: each partition's ledger is folded from that partition's events when the
 group assigns it, and forgotten when it is revoked. After a failed batch every ledger is folded again,
@@ -144,13 +145,15 @@ class LifecycleStage(Stage):
                 ticket = contracts.decode_formatted_ticket(record.value)
                 self._check_partition(ticket["ticket_id"], record)
                 if ledger.state(ticket["ticket_id"]) is not None:
-                    return  # a replayed formatted ticket never creates a second ticket
+                    self._republish(ledger, ticket["ticket_id"], batch)  # never a second ticket
+                    return
                 event = core.created(ticket)
             else:
                 command = contracts.decode_command(record.value)
                 self._check_partition(command["ticket_id"], record)
                 if ledger.seen(command):
                     batch.commands[(command["command"], "duplicate")] += 1
+                    self._republish(ledger, command["ticket_id"], batch)
                     return
                 event = core.decide(ledger.state(command["ticket_id"]), command)
         except Exception as error:
@@ -170,6 +173,14 @@ class LifecycleStage(Stage):
         if change is not None:
             batch.states[event["ticket_id"]] = change.after
             batch.changes.append(change)
+
+    @staticmethod
+    def _republish(ledger: core.Ledger, ticket_id: str, batch: _Batch) -> None:
+        """A replayed input may be one whose events reached the log before a crash while its state did not:
+        sending the current state again repairs that, and is harmless otherwise (same key, same value)."""
+        state = ledger.state(ticket_id)
+        if state is not None:
+            batch.states[ticket_id] = state
 
     def _check_partition(self, ticket_id: str, record: ConsumerRecord) -> None:
         expected = partition_for(ticket_id, self.partitions)
