@@ -43,6 +43,7 @@ run: setup
 bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
+	$(PY) benchmarks/sachbearbeiter.py
 
 # Regenerate the charts' values schemas, the operator chart's CRD and the dashboards (tests fail while stale).
 charts: setup

@@ -70,7 +70,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from franz.contracts import DEFAULT_TOPICS
+    from franz.contracts import DEFAULT_TOPICS, TOPIC_CONFIGS
     from franz.devstack.cache import progress
     from franz.devstack.discord_webhook import LocalDiscordWebhook
     from franz.devstack.kafka import LocalKafka, ensure_topics
@@ -87,7 +87,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress("starting the local Kafka broker")
     try:
         with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
-            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions)
+            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions, configs=TOPIC_CONFIGS)
             supervisor = Supervisor(
                 log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
             )
@@ -139,6 +139,8 @@ def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, 
         "Try it (in another terminal, with the venv active or via .venv/bin/franz):",
         '  franz ticket "My printer is on fire" --user alice',
         "  franz tail tickets-formatted",
+        "  franz tickets                  # current tickets by status",
+        "  franz history T-XXXXX-XXXXX    # a ticket's event trail",
         "",
         "Ctrl-C stops everything.",
         "",
@@ -208,6 +210,42 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from franz.contracts import parse_ticket_id
+    from franz.runtime.settings import Environment
+    from franz.sachbearbeiter.eventlog import history
+    from franz.sachbearbeiter.settings import topics_from
+    from franz.sachbearbeiter.views import history_line
+
+    env = Environment()
+    ticket_id = parse_ticket_id(args.ticket_id)
+    events = history(args.bootstrap or env.bootstrap(), args.topic or topics_from(env).events, ticket_id)
+    if not events:
+        raise FranzError(
+            f"no events for {ticket_id}: check the id, or whether sachbearbeiter has seen it yet"
+        )
+    for event in events:
+        print(json.dumps(event, ensure_ascii=False) if args.json else history_line(event), flush=True)
+    return 0
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from franz.runtime.settings import Environment
+    from franz.sachbearbeiter.eventlog import current_states
+    from franz.sachbearbeiter.settings import topics_from
+    from franz.sachbearbeiter.views import tickets_table
+
+    env = Environment()
+    states = current_states(args.bootstrap or env.bootstrap(), args.topic or topics_from(env).state)
+    if args.json:
+        for state in states.values():
+            if args.status is None or state["status"] == args.status:
+                print(json.dumps(state, ensure_ascii=False))
+    else:
+        print(tickets_table(states.values(), status=args.status))
+    return 0
+
+
 def _render_record(record: object) -> dict[str, object]:
     key = getattr(record, "key", None)
     value = getattr(record, "value", None)
@@ -272,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     operator = add("operator", cmd_operator, "run the FranzPipeline operator against the current kubeconfig")
     operator.add_argument(
         "--print-crd", action="store_true", help="print the FranzPipeline CRD as YAML and exit"
+    )
+
+    history = add("history", cmd_history, "print a ticket's full event trail, oldest first")
+    history.add_argument("ticket_id", help="e.g. T-ABCDE-12345 (any case)")
+    history.add_argument("--json", action="store_true", help="the events as JSON lines")
+    history.add_argument("--topic", default=None, help="default: EVENTS_TOPIC or ticket-events")
+    history.add_argument(
+        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
+    )
+
+    tickets = add("tickets", cmd_tickets, "list the current tickets by status, from the state topic")
+    tickets.add_argument("--status", choices=("open", "assigned", "closed"), default=None)
+    tickets.add_argument("--json", action="store_true", help="one ticket state per line, as JSON")
+    tickets.add_argument("--topic", default=None, help="default: STATE_TOPIC or tickets-state")
+    tickets.add_argument(
+        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
     )
 
     from franz.services import register_service_commands

@@ -37,7 +37,19 @@ TOPIC_INTAKE: Final = "discordMSG"
 TOPIC_FORMATTED: Final = "tickets-formatted"
 TOPIC_FORMATTED_DLQ: Final = "tickets-formatted-dlq"
 TOPIC_ERRORS: Final = "errors"
-DEFAULT_TOPICS: Final = (TOPIC_INTAKE, TOPIC_FORMATTED, TOPIC_FORMATTED_DLQ, TOPIC_ERRORS)
+# The ticket lifecycle (sachbearbeiter); every one keyed by ticket id and partitioned like TOPIC_FORMATTED.
+TOPIC_COMMANDS: Final = "ticket-commands"
+TOPIC_COMMANDS_DLQ: Final = "ticket-commands-dlq"
+TOPIC_EVENTS: Final = "ticket-events"
+TOPIC_STATE: Final = "tickets-state"
+LIFECYCLE_TOPICS: Final = (TOPIC_COMMANDS, TOPIC_COMMANDS_DLQ, TOPIC_EVENTS, TOPIC_STATE)
+DEFAULT_TOPICS: Final = (TOPIC_INTAKE, TOPIC_FORMATTED, TOPIC_FORMATTED_DLQ, TOPIC_ERRORS, *LIFECYCLE_TOPICS)
+# Topic settings the lifecycle depends on: the event log is the audit trail (kept forever), and the state
+# topic holds one current record per ticket (compacted).
+TOPIC_CONFIGS: Final[dict[str, dict[str, str]]] = {
+    TOPIC_EVENTS: {"retention.ms": "-1", "cleanup.policy": "delete"},
+    TOPIC_STATE: {"cleanup.policy": "compact"},
+}
 
 ErrorType = Literal[
     "json_decode_error", "validation_error", "encoding_error", "too_large", "unexpected_error"
@@ -188,14 +200,14 @@ def _optional_text(record: dict[str, Any], field: str, max_chars: int) -> str | 
     return cleaned or None
 
 
-def _timestamp(record: dict[str, Any]) -> str:
-    raw = _required_text(record, "timestamp", 64)
+def _timestamp(record: dict[str, Any], field: str = "timestamp") -> str:
+    raw = _required_text(record, field, 64)
     try:
         datetime.datetime.fromisoformat(raw)
     except ValueError:
-        raise ContractError("validation_error", f"field 'timestamp' is not ISO 8601: {raw[:64]!r}") from None
+        raise ContractError("validation_error", f"field {field!r} is not ISO 8601: {raw[:64]!r}") from None
     if "T" not in raw and " " not in raw:
-        raise ContractError("validation_error", "field 'timestamp' has a date but no time")
+        raise ContractError("validation_error", f"field {field!r} has a date but no time")
     return raw
 
 
@@ -230,6 +242,11 @@ def decode_raw_intake(value: bytes | None) -> RawIntake:
     """Bytes from Kafka to a valid intake record, classifying every failure for the DLQ."""
     if value is None:
         raise ContractError("validation_error", "record has no value (tombstone)")
+    return validate_raw_intake(_loads(value))
+
+
+def _loads(value: bytes) -> object:
+    """Bytes to JSON, each failure classified for the DLQ."""
     if len(value) > RAW_MAX_BYTES:
         raise ContractError("too_large", f"record has {len(value)} bytes; the limit is {RAW_MAX_BYTES}")
     try:
@@ -239,10 +256,9 @@ def decode_raw_intake(value: bytes | None) -> RawIntake:
             "encoding_error", f"record is not UTF-8: {error.reason} at byte {error.start}"
         ) from None
     try:
-        parsed = orjson.loads(text)
+        return orjson.loads(text)
     except orjson.JSONDecodeError as error:
         raise ContractError("json_decode_error", f"record is not JSON: {error}") from None
-    return validate_raw_intake(parsed)
 
 
 def format_ticket(intake: RawIntake, *, topic: str, partition: int, offset: int) -> FormattedTicket:
@@ -317,3 +333,209 @@ def new_raw_intake(
 def encode(record: object) -> bytes:
     """Compact UTF-8 JSON: the wire format of every Franz topic."""
     return orjson.dumps(record)
+
+
+# The ticket lifecycle (sachbearbeiter): commands in, events out, one current state per ticket.
+
+STATUSES: Final = ("open", "assigned", "closed")
+CommandType = Literal["assign", "update", "comment", "close", "reopen"]
+COMMAND_TYPES: Final[tuple[CommandType, ...]] = ("assign", "update", "comment", "close", "reopen")
+EventType = Literal[
+    "TicketCreated",
+    "TicketAssigned",
+    "TicketUpdated",
+    "CommentAdded",
+    "TicketClosed",
+    "TicketReopened",
+    "CommandRejected",
+]
+EVENT_TYPES: Final[tuple[EventType, ...]] = EventType.__args__  # type: ignore[attr-defined]
+COMMENT_MAX_CHARS: Final = 2000
+_TICKET_ID: Final = re.compile(r"T-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
+
+
+class Actor(TypedDict):
+    """Who did it: for Discord users `discord:<user id>` and their user name."""
+
+    id: str
+    name: str
+
+
+class TicketCommand(TypedDict):
+    """Topic `ticket-commands`, keyed by `ticket_id`. A retried command keeps its `command_id`, so it
+    takes effect once however often it arrives."""
+
+    schema: int
+    command_id: str
+    ticket_id: str
+    command: CommandType
+    time: str
+    actor: Actor
+    assignee: NotRequired[Actor]  # assign
+    priority: NotRequired[str]  # update
+    category: NotRequired[str]  # update
+    text: NotRequired[str]  # the comment, or why a ticket is closed or reopened
+
+
+class TicketEvent(TypedDict):
+    """Topic `ticket-events`, keyed by `ticket_id`: the audit trail. Replays of the same input yield the
+    same `event_id`, so a reader that skips ids it has seen folds every change once."""
+
+    schema: int
+    type: EventType
+    event_id: str
+    ticket_id: str
+    time: str
+    actor: Actor
+    command_id: str | None
+    payload: dict[str, Any]
+
+
+class TicketState(TypedDict):
+    """Topic `tickets-state` (compacted), keyed by `ticket_id`: the fold of the ticket's events."""
+
+    schema: int
+    ticket_id: str
+    status: str
+    contact: str
+    submitter_id: str | None
+    category: str
+    priority: str
+    body: str
+    assignee: Actor | None
+    created_at: str
+    updated_at: str
+    assigned_at: str | None  # the first assignment: time-to-assign is measured to it
+    closed_at: str | None  # the latest close; None while the ticket is open
+    comments: int
+    version: int  # events applied
+    last_event_id: str
+
+
+def parse_ticket_id(text: str) -> str:
+    """A ticket id as people type it (any case, spaces around) in its canonical form."""
+    candidate = text.strip().upper()
+    if not _TICKET_ID.fullmatch(candidate):
+        raise ContractError(
+            "validation_error", f"{text.strip()[:40]!r} is not a ticket id like T-ABCDE-12345"
+        )
+    return candidate
+
+
+def event_id_for(ticket_id: str, cause: str) -> str:
+    """Deterministic: the same cause (a command id, or the ticket's creation) always yields the same id."""
+    return "E-" + hashlib.sha256(f"{ticket_id}|{cause}".encode()).hexdigest()[:20]
+
+
+def _actor(record: dict[str, Any], field: str) -> Actor:
+    value = record.get(field)
+    if not isinstance(value, dict):
+        raise ContractError("validation_error", f"field {field!r} must be an object with id and name")
+    return {
+        "id": _required_text(value, "id", ID_MAX_CHARS),
+        "name": _required_text(value, "name", USERNAME_MAX_CHARS),
+    }
+
+
+def validate_command(record: object) -> TicketCommand:
+    """Check one lifecycle command; raises ContractError naming the first problem."""
+    if not isinstance(record, dict):
+        raise ContractError("validation_error", f"expected a JSON object, got {type(record).__name__}")
+    kind = record.get("command")
+    if kind not in COMMAND_TYPES:
+        raise ContractError("validation_error", f"field 'command' must be one of {', '.join(COMMAND_TYPES)}")
+    command: TicketCommand = {
+        "schema": SCHEMA_VERSION,
+        "command_id": _required_text(record, "command_id", ID_MAX_CHARS),
+        "ticket_id": parse_ticket_id(_required_text(record, "ticket_id", ID_MAX_CHARS)),
+        "command": kind,
+        "time": _timestamp(record, "time"),
+        "actor": _actor(record, "actor"),
+    }
+    if kind == "assign":
+        command["assignee"] = _actor(record, "assignee")
+    elif kind == "update":
+        for field, allowed in (("priority", PRIORITIES), ("category", CATEGORIES)):
+            value = _optional_text(record, field, CATEGORY_MAX_CHARS)
+            if value is None:
+                continue
+            if value.lower() not in allowed:
+                raise ContractError(
+                    "validation_error", f"field {field!r} must be one of {', '.join(allowed)}"
+                )
+            command[field] = value.lower()  # type: ignore[literal-required]
+        if "priority" not in command and "category" not in command:
+            raise ContractError("validation_error", "an update needs a priority or a category")
+    elif kind == "comment":
+        command["text"] = _required_text(record, "text", COMMENT_MAX_CHARS)
+    else:
+        text = _optional_text(record, "text", COMMENT_MAX_CHARS)
+        if text is not None:
+            command["text"] = text
+    return command
+
+
+def decode_command(value: bytes | None) -> TicketCommand:
+    if value is None:
+        raise ContractError("validation_error", "record has no value (tombstone)")
+    return validate_command(_loads(value))
+
+
+def new_command(
+    *, command: CommandType, ticket_id: str, command_id: str, actor: Actor, **fields: object
+) -> TicketCommand:
+    """A lifecycle command for publishing (the bot and the CLI), validated by the service's own rules."""
+    candidate = {
+        "command": command,
+        "ticket_id": ticket_id,
+        "command_id": command_id,
+        "time": utc_now_iso(),
+        "actor": actor,
+        **{key: value for key, value in fields.items() if value is not None},
+    }
+    return validate_command(candidate)
+
+
+def decode_formatted_ticket(value: bytes | None) -> FormattedTicket:
+    """A formatted ticket as aufbereitung writes it; anything else is refused with the reason."""
+    if value is None:
+        raise ContractError("validation_error", "record has no value (tombstone)")
+    record = _loads(value)
+    if not isinstance(record, dict):
+        raise ContractError("validation_error", f"expected a JSON object, got {type(record).__name__}")
+    source = record.get("source")
+    if not isinstance(source, dict):
+        raise ContractError("validation_error", "field 'source' must be an object")
+    return {
+        "ticket_id": parse_ticket_id(_required_text(record, "ticket_id", ID_MAX_CHARS)),
+        "schema": SCHEMA_VERSION,
+        "contact": _required_text(record, "contact", USERNAME_MAX_CHARS),
+        "origin": _required_text(record, "origin", CATEGORY_MAX_CHARS),
+        "body": _required_text(record, "body", MESSAGE_MAX_CHARS),
+        "date": _timestamp(record, "date"),
+        "source": {
+            "id": _optional_text(source, "id", ID_MAX_CHARS),
+            "user_id": _optional_text(source, "user_id", ID_MAX_CHARS),
+            "guild_id": _optional_text(source, "guild_id", ID_MAX_CHARS),
+            "channel_id": _optional_text(source, "channel_id", ID_MAX_CHARS),
+        },
+        "category": (_optional_text(record, "category", CATEGORY_MAX_CHARS) or DEFAULT_CATEGORY).lower(),
+        "priority": (_optional_text(record, "priority", CATEGORY_MAX_CHARS) or DEFAULT_PRIORITY).lower(),
+    }
+
+
+def decode_event(value: bytes | None) -> TicketEvent:
+    """An event from the log. The log is written only by sachbearbeiter, so this checks the shape only."""
+    record = _loads(value or b"null")
+    if not isinstance(record, dict) or record.get("type") not in EVENT_TYPES or "ticket_id" not in record:
+        raise ContractError("validation_error", "not a ticket event")
+    event: TicketEvent = record  # type: ignore[assignment]
+    return event
+
+
+def decode_state(value: bytes | None) -> TicketState:
+    record = _loads(value or b"null")
+    if not isinstance(record, dict) or "ticket_id" not in record or "status" not in record:
+        raise ContractError("validation_error", "not a ticket state")
+    state: TicketState = record  # type: ignore[assignment]
+    return state

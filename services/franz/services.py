@@ -42,6 +42,13 @@ SERVICES: tuple[Service, ...] = (
         arguments="franz.kummerkasten.service:add_arguments",
         needs="DISCORD_TOKEN",
     ),
+    Service(
+        "sachbearbeiter",
+        "the ticket lifecycle: formatted tickets and commands become events (the audit trail) and state",
+        "franz.sachbearbeiter.service:main",
+        local_metrics_port=9104,
+        arguments="franz.sachbearbeiter.service:add_arguments",
+    ),
 )
 
 

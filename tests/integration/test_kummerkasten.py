@@ -84,6 +84,7 @@ def deliver(
     *,
     kind: int = 2,
     author: dict[str, Any] | None = None,
+    roles: tuple[str, ...] = (),
 ) -> str:
     """Deliver one interaction as the gateway would; returns its id."""
     interaction_id, token = str(next(_ids)), f"token-{next(_ids)}"
@@ -109,7 +110,7 @@ def deliver(
             },
             "member": {
                 "user": author or user(),
-                "roles": [],
+                "roles": list(roles),
                 "joined_at": "2026-01-01T00:00:00+00:00",
                 "deaf": False,
                 "mute": False,
@@ -291,7 +292,14 @@ def test_dump_commands_prints_the_registered_payloads_without_discord() -> None:
         ).stdout
     )
     by_name = {command["name"]: command for command in dumped}
-    assert set(by_name) == {"ticket", "ticket-form"}
+    assert set(by_name) == {
+        "ticket",
+        "ticket-form",
+        "ticket-status",
+        "ticket-assign",
+        "ticket-close",
+        "ticket-comment",
+    }
     options = {option["name"]: option for option in by_name["ticket"]["options"]}
     assert options["message"] == {
         "type": 3,

@@ -2,7 +2,8 @@
 
 discord.py talks to it unchanged once `discord.http.Route.BASE` points here: login (`/users/@me`,
 `/oauth2/applications/@me`), application commands (list and bulk overwrite, global or per guild),
-interaction callbacks (`?with_response=1`), follow-ups and edits of the original response. It enforces the
+interaction callbacks (`?with_response=1`), follow-ups and edits of the original response, and direct
+messages (open a DM channel, post to it; 403 code 50007 for users who do not accept DMs). It enforces the
 3-second deadline for the first response to an interaction (later answers get 404 Unknown interaction,
 code 10062) and records everything, so tests can read what a submitter saw.
 """
@@ -52,6 +53,9 @@ class LocalDiscordApi:
         self.command_writes: list[str] = []  # scopes that were overwritten, in order
         self.interactions: dict[str, InteractionRecord] = {}
         self._tokens: dict[str, str] = {}  # interaction token → interaction id
+        self.direct_messages: list[tuple[str, dict[str, Any]]] = []  # (user id, message body) accepted
+        self.dms_closed: set[str] = set()  # users whose privacy settings refuse DMs from the bot
+        self._dm_channels: dict[str, str] = {}  # DM channel id → user id
         self._ids = itertools.count(1_200_000_000_000_000_000)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -73,6 +77,8 @@ class LocalDiscordApi:
         app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._callback)
         app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
         app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/@original", self._edit_original)
+        app.router.add_post(f"{api}/users/@me/channels", self._open_dm)
+        app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -163,6 +169,23 @@ class LocalDiscordApi:
         body = await request.json()
         record.followups.append(body)
         return _json(self._message(body))
+
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        user_id = str((await request.json())["recipient_id"])
+        channel_id = str(next(self._ids))
+        self._dm_channels[channel_id] = user_id
+        recipient = {"id": user_id, "username": f"user{user_id}", "discriminator": "0", "avatar": None}
+        return _json({"id": channel_id, "type": 1, "last_message_id": None, "recipients": [recipient]})
+
+    async def _channel_message(self, request: web.Request) -> web.Response:
+        user_id = self._dm_channels.get(request.match_info["channel"])
+        if user_id is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        if user_id in self.dms_closed:
+            return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
+        body = await request.json()
+        self.direct_messages.append((user_id, body))
+        return _json({**self._message(body), "channel_id": request.match_info["channel"]})
 
     def _record_for(self, token: str) -> InteractionRecord | None:
         interaction_id = self._tokens.get(token)

@@ -15,7 +15,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -221,8 +221,14 @@ class LocalKafka:
         self.close()
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones it created."""
+def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    partitions: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet (with `configs[name]` as topic settings); returns them."""
     wanted = list(dict.fromkeys(names))
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     try:
@@ -232,7 +238,15 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) 
             # Another process may create one between our list and our create: the outcome is the same.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
-                    [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=partitions,
+                            replication_factor=1,
+                            topic_configs=dict((configs or {}).get(name, {})),
+                        )
+                        for name in missing
+                    ]
                 )
             admin.wait_for_topics(missing, timeout_ms=15000)
         return missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from franz.contracts import RawIntake
+from franz.contracts import RawIntake, TicketEvent, TicketState
 
 SUMMARY_CHARS = 120
 # Bounded memory: users past their cooldown are forgotten, and at most this many are remembered at once.
@@ -81,3 +81,46 @@ def normalised_commands(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for command in commands
     ]
     return sorted(normal, key=lambda command: (command["type"], command["name"]))
+
+
+def ticket_status(state: TicketState) -> str:
+    assignee = state["assignee"]["name"] if state["assignee"] else "nobody yet"
+    return (
+        f"🎫 **{state['ticket_id']}** is **{state['status']}**\n"
+        f"priority {state['priority']}, category {state['category']}, assigned to {assignee}, "
+        f"{state['comments']} comment(s)\nopened {state['created_at']}, last change {state['updated_at']}\n"
+        f"> {state['body']}"
+    )
+
+
+def ticket_not_visible(ticket_id: str) -> str:
+    return f"🔍 There is no ticket {ticket_id} that you can see. Ticket ids look like T-ABCDE-12345."
+
+
+def staff_only(command: str) -> str:
+    return f"🔒 /{command} is for support staff only."
+
+
+def command_outcome(event: TicketEvent) -> str:
+    if event["type"] == "CommandRejected":
+        return f"⚠️ Not done: {event['payload']['reason']}."
+    done = {
+        "TicketAssigned": f"assigned to {event['payload'].get('assignee', {}).get('name')}",
+        "TicketUpdated": "updated",
+        "CommentAdded": "commented",
+        "TicketClosed": "closed; the submitter is told where Discord allows it",
+        "TicketReopened": "reopened",
+    }
+    return f"✅ {event['ticket_id']} {done.get(event['type'], event['type'])}."
+
+
+def command_unconfirmed(ticket_id: str) -> str:
+    return (
+        f"📨 Sent to {ticket_id}, but its outcome has not arrived yet; "
+        "check /ticket-status in a moment before trying again."
+    )
+
+
+def closed_notice(event: TicketEvent) -> str:
+    reason = event["payload"].get("reason")
+    return f"✅ Your ticket **{event['ticket_id']}** was closed." + (f"\n> {reason}" if reason else "")

@@ -12,3 +12,13 @@ PUBLISH_SECONDS = Histogram(
 COOLDOWN_HITS = Counter(
     "franz_ticket_cooldown_hits_total", "Submissions refused because of the per-user cooldown."
 )
+STAFF_COMMANDS = Counter(
+    "franz_bot_ticket_commands_total",
+    "Staff commands in the bot by command and outcome (applied, rejected, unconfirmed, forbidden, failed).",
+    ["command", "outcome"],
+)
+CLOSE_NOTICES = Counter(
+    "franz_ticket_close_notices_total",
+    "Submitters told about a closed ticket, by outcome (sent, dms_closed, no_submitter, failed).",
+    ["outcome"],
+)

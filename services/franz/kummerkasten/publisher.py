@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kafka import KafkaProducer
 
-from franz.contracts import RawIntake
+from franz.contracts import RawIntake, TicketCommand, encode
 from franz.intake import PublishedTicket, PublishError, publish_intake
 from franz.runtime.clients import new_producer
 
@@ -48,6 +48,18 @@ class IntakePublisher:
             raise
         except Exception as error:
             raise PublishError(f"Kafka did not take the ticket: {error}") from error
+
+    def _send_command(self, command: TicketCommand, topic: str) -> None:
+        producer = self._connected_producer()
+        try:
+            key = command["ticket_id"].encode()
+            producer.send(topic, key=key, value=encode(command)).get(timeout=self.ack_timeout)
+        except Exception as error:
+            raise PublishError(f"Kafka did not take the command: {error}") from error
+
+    async def publish_command(self, command: TicketCommand, *, topic: str) -> None:
+        """Publish a lifecycle command keyed by its ticket id and wait for the broker's acknowledgement."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._send_command, command, topic)
 
     async def publish(self, intake: RawIntake) -> PublishedTicket:
         """Publish and wait for the broker's acknowledgement, without blocking the event loop."""

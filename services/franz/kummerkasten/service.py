@@ -10,6 +10,7 @@ import signal
 
 from franz.kummerkasten import core
 from franz.kummerkasten.bot import TicketBot, command_payloads
+from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.settings import Settings
 from franz.runtime.health import HealthServer
@@ -36,11 +37,19 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     publisher = IntakePublisher(settings.bootstrap, settings.topic)
+    desk = TicketDesk(
+        bootstrap=settings.bootstrap,
+        topics=settings.lifecycle_topics,
+        group_id=settings.notify_group,
+        on_closed=lambda event: bot.closed(event),
+    )
     bot = TicketBot(
         publisher=publisher,
         cooldown=core.Cooldown(settings.cooldown_seconds),
         guild_id=settings.guild_id,
         force_sync=args.sync,
+        staff_role_id=settings.staff_role_id,
+        desk=desk,
     )
     health = HealthServer(
         port=settings.metrics_port, ready=lambda: bot.is_ready() and not bot.is_closed() and publisher.ready()
@@ -49,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_run(bot, settings))
     finally:
+        desk.stop()
         publisher.close()  # flushes: nothing acknowledged to a submitter is left in a buffer
         health.stop()
     return 0

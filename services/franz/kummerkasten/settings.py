@@ -10,6 +10,8 @@ from franz import contracts
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
 from franz.runtime.settings import Environment
+from franz.sachbearbeiter.settings import topics_from
+from franz.sachbearbeiter.stage import Topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,9 @@ class Settings:
     log_level: str
     log_format: Literal["json", "text"]
     cooldown_seconds: float
+    staff_role_id: int | None  # members with this role may assign, close and comment; unset: nobody
+    lifecycle_topics: Topics
+    notify_group: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +42,9 @@ class Settings:
             log_level=env.log_level(),
             log_format=env.log_format(),
             cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),
+            staff_role_id=_snowflake(env, "STAFF_ROLE_ID"),
+            lifecycle_topics=topics_from(env),
+            notify_group=env.text("KUMMERKASTEN_GROUP_ID", "kummerkasten"),
         )
 
 

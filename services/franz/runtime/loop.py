@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
     CommitFailedError,
@@ -66,6 +66,12 @@ class Stage(ABC):
 
     def is_ready(self) -> bool:
         return True
+
+    def assigned(self, partitions: Sequence[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Called inside `poll` when the group gives this member partitions; stateful stages load here."""
+
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Called inside `poll` before partitions move away; stateful stages forget their state here."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release what the stage holds; called once, when the loop stops."""
@@ -129,7 +135,7 @@ class KafkaLoop:
 
     def run(self) -> None:
         self._wait_for_topics()
-        self.consumer.subscribe(list(self.config.topics))
+        self.consumer.subscribe(list(self.config.topics), listener=_StageListener(self.stage))
         backoff = self.config.retry_initial_seconds
         log.info("consuming", extra={"topics": list(self.config.topics), "group": self.config.group_id})
         try:
@@ -302,6 +308,20 @@ class KafkaLoop:
         finally:
             self.consumer.close(autocommit=False)
         log.info("stopped", extra={"group": self.config.group_id})
+
+
+class _StageListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands rebalances to the stage. Batches are handled between polls, so neither hook ever runs while
+    a batch is half delivered."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self.stage.revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.stage.assigned(list(assigned))
 
 
 def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:

@@ -1,0 +1,1 @@
+"""sachbearbeiter ("case worker"): the ticket lifecycle, event sourcing and ticket analytics."""

@@ -1,0 +1,239 @@
+"""The pure core of sachbearbeiter: what a command does to a ticket (`decide`) and what an event does to
+the state (`Ledger.apply`).
+
+The live service and a rebuild from the event log run the same `apply`, so state rebuilt from the events
+alone equals the state the service published. Every event id is derived from its cause (the ticket's
+creation, or a command id), so replaying the same input yields the same events, and `apply` skips what
+it has already folded: the log may hold a duplicate after a crash, the state never counts it twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+from franz import contracts
+from franz.contracts import Actor, FormattedTicket, TicketCommand, TicketEvent, TicketState
+
+# Retries of a command arrive within seconds or minutes; a ticket remembers this many of its command ids.
+COMMAND_MEMORY = 1000
+# Commands refused because their ticket does not exist, remembered per partition for the same reason.
+UNKNOWN_MEMORY = 10_000
+
+GaugeKey = tuple[str, str, str]  # status, priority, category
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One event folded into a ticket: its state before (None when the event created it) and after."""
+
+    event: TicketEvent
+    before: TicketState | None
+    after: TicketState
+
+
+@dataclass(slots=True)
+class Ticket:
+    state: TicketState
+    commands: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def remember(self, command_id: str) -> None:
+        self.commands[command_id] = None
+        if len(self.commands) > COMMAND_MEMORY:
+            self.commands.popitem(last=False)
+
+
+def category_label(category: str) -> str:
+    """Categories are free text in the intake contract; metrics label only the known ones."""
+    return category if category in contracts.CATEGORIES else "other"
+
+
+def gauge_key(state: TicketState) -> GaugeKey:
+    return (state["status"], state["priority"], category_label(state["category"]))
+
+
+def created(ticket: FormattedTicket) -> TicketEvent:
+    """`TicketCreated` for a formatted ticket: its id depends on the ticket id alone, so a replay agrees."""
+    source = ticket["source"]
+    return {
+        "schema": contracts.SCHEMA_VERSION,
+        "type": "TicketCreated",
+        "event_id": contracts.event_id_for(ticket["ticket_id"], "created"),
+        "ticket_id": ticket["ticket_id"],
+        "time": ticket["date"],
+        "actor": {
+            "id": f"discord:{source['user_id']}" if source["user_id"] else ticket["contact"],
+            "name": ticket["contact"],
+        },
+        "command_id": None,
+        "payload": dict(ticket),
+    }
+
+
+def _event(command: TicketCommand, kind: contracts.EventType, payload: dict[str, object]) -> TicketEvent:
+    return {
+        "schema": contracts.SCHEMA_VERSION,
+        "type": kind,
+        "event_id": contracts.event_id_for(command["ticket_id"], f"command:{command['command_id']}"),
+        "ticket_id": command["ticket_id"],
+        # The command's own time, not the clock's: a replayed command yields an identical event.
+        "time": command["time"],
+        "actor": command["actor"],
+        "command_id": command["command_id"],
+        "payload": payload,
+    }
+
+
+def _rejected(command: TicketCommand, code: str, reason: str) -> TicketEvent:
+    return _event(command, "CommandRejected", {"command": command["command"], "code": code, "reason": reason})
+
+
+def decide(state: TicketState | None, command: TicketCommand) -> TicketEvent:
+    """The one event a command yields: the change, or `CommandRejected` with a code and a reason.
+
+    Rules: a closed ticket accepts only `reopen`; an open ticket cannot be reopened; a command that would
+    change nothing (the same assignee, the same priority) is refused as `unchanged`.
+    """
+    ticket_id, kind = command["ticket_id"], command["command"]
+    if state is None:
+        return _rejected(command, "unknown_ticket", f"there is no ticket {ticket_id}; check the id")
+    closed = state["status"] == "closed"
+    if kind == "reopen":
+        if not closed:
+            return _rejected(command, "not_closed", f"{ticket_id} is {state['status']}, not closed")
+        return _event(command, "TicketReopened", {"reason": command.get("text")})
+    if closed:
+        if kind == "close":
+            return _rejected(command, "already_closed", f"{ticket_id} is already closed")
+        return _rejected(command, "closed", f"{ticket_id} is closed; reopen it first")
+    if kind == "assign":
+        assignee = command["assignee"]
+        if state["assignee"] is not None and state["assignee"]["id"] == assignee["id"]:
+            return _rejected(command, "unchanged", f"{ticket_id} is already assigned to {assignee['name']}")
+        return _event(command, "TicketAssigned", {"assignee": assignee, "previous": state["assignee"]})
+    if kind == "update":
+        changes = {
+            name: {"from": state[name], "to": command[name]}
+            for name in ("priority", "category")
+            if name in command and command[name] != state[name]
+        }
+        if not changes:
+            return _rejected(command, "unchanged", f"{ticket_id} already has these values")
+        return _event(command, "TicketUpdated", {"changes": changes})
+    if kind == "comment":
+        return _event(command, "CommentAdded", {"text": command["text"]})
+    return _event(
+        command,
+        "TicketClosed",
+        {"reason": command.get("text"), "submitter_id": state["submitter_id"], "contact": state["contact"]},
+    )
+
+
+def _initial_state(event: TicketEvent) -> TicketState:
+    payload = event["payload"]
+    return {
+        "schema": contracts.SCHEMA_VERSION,
+        "ticket_id": event["ticket_id"],
+        "status": "open",
+        "contact": payload["contact"],
+        "submitter_id": payload["source"]["user_id"],
+        "category": payload["category"],
+        "priority": payload["priority"],
+        "body": payload["body"],
+        "assignee": None,
+        "created_at": event["time"],
+        "updated_at": event["time"],
+        "assigned_at": None,
+        "closed_at": None,
+        "comments": 0,
+        "version": 1,
+        "last_event_id": event["event_id"],
+    }
+
+
+def _evolve(state: TicketState, event: TicketEvent) -> TicketState:
+    """The state after one change event (never `TicketCreated` or `CommandRejected`)."""
+    payload, kind = event["payload"], event["type"]
+    after: TicketState = {
+        **state,
+        "updated_at": event["time"],
+        "version": state["version"] + 1,
+        "last_event_id": event["event_id"],
+    }
+    if kind == "TicketAssigned":
+        assignee: Actor = payload["assignee"]
+        after["assignee"] = assignee
+        after["status"] = "assigned"
+        after["assigned_at"] = state["assigned_at"] or event["time"]
+    elif kind == "TicketUpdated":
+        for name, change in payload["changes"].items():
+            after[name] = change["to"]  # type: ignore[literal-required]
+    elif kind == "CommentAdded":
+        after["comments"] = state["comments"] + 1
+    elif kind == "TicketClosed":
+        after["status"] = "closed"
+        after["closed_at"] = event["time"]
+    elif kind == "TicketReopened":
+        after["status"] = "assigned" if state["assignee"] else "open"
+        after["closed_at"] = None
+    return after
+
+
+class Ledger:
+    """The tickets of one partition, folded from their events, and the commands that took effect."""
+
+    def __init__(self) -> None:
+        self.tickets: dict[str, Ticket] = {}
+        self.counts: Counter[GaugeKey] = Counter()
+        self._unknown: OrderedDict[str, None] = OrderedDict()
+
+    def state(self, ticket_id: str) -> TicketState | None:
+        ticket = self.tickets.get(ticket_id)
+        return None if ticket is None else ticket.state
+
+    def seen(self, command: TicketCommand) -> bool:
+        """True when this command already took effect (or was refused): a retry or a replay."""
+        ticket = self.tickets.get(command["ticket_id"])
+        if ticket is None:
+            return command["command_id"] in self._unknown
+        return command["command_id"] in ticket.commands
+
+    def apply(self, event: TicketEvent) -> Change | None:
+        """Fold one event; None when it changes no state (a duplicate, or a refusal)."""
+        ticket = self.tickets.get(event["ticket_id"])
+        command_id = event["command_id"]
+        if event["type"] == "TicketCreated":
+            if ticket is not None:
+                return None
+            state = _initial_state(event)
+            self.tickets[event["ticket_id"]] = Ticket(state)
+            self.counts[gauge_key(state)] += 1
+            return Change(event, None, state)
+        if command_id is None:
+            return None
+        if ticket is None:
+            self._unknown[command_id] = None
+            if len(self._unknown) > UNKNOWN_MEMORY:
+                self._unknown.popitem(last=False)
+            return None
+        if command_id in ticket.commands:
+            return None
+        ticket.remember(command_id)
+        if event["type"] == "CommandRejected":
+            return None
+        before = ticket.state
+        ticket.state = _evolve(before, event)
+        self.counts[gauge_key(before)] -= 1
+        self.counts[gauge_key(ticket.state)] += 1
+        return Change(event, before, ticket.state)
+
+
+def seconds_between(start: str, end: str) -> float:
+    """Seconds from one ISO time to another, never negative (clocks of different hosts disagree)."""
+    begin, finish = datetime.datetime.fromisoformat(start), datetime.datetime.fromisoformat(end)
+    if begin.tzinfo is None:
+        begin = begin.replace(tzinfo=datetime.UTC)
+    if finish.tzinfo is None:
+        finish = finish.replace(tzinfo=datetime.UTC)
+    return max((finish - begin).total_seconds(), 0.0)

@@ -1,0 +1,80 @@
+"""sachbearbeiter's ticket analytics. Labels are bounded: status, priority, category (unknown ones are
+"other"), command and outcome; never ticket ids or text.
+
+Counters and histograms move when a batch commits, so a batch that is retried is not counted twice.
+`franz_tickets` is computed at scrape time from the ledgers this instance owns: with several instances,
+`sum by (status) (franz_tickets)` is the whole picture, and a moved partition moves its tickets with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
+
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from franz.sachbearbeiter.core import Change, GaugeKey, category_label, seconds_between
+
+# From minutes to weeks: support tickets wait on people, not machines.
+_DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
+
+CREATED = Counter("franz_tickets_created_total", "Tickets created.", ["priority", "category"])
+CLOSED = Counter("franz_tickets_closed_total", "Tickets closed.", ["priority", "category"])
+REOPENED = Counter("franz_tickets_reopened_total", "Tickets reopened.", ["priority", "category"])
+COMMANDS = Counter(
+    "franz_ticket_commands_total",
+    "Lifecycle commands by outcome: applied, duplicate, or rejected_<code>.",
+    ["command", "outcome"],
+)
+TIME_TO_ASSIGN = Histogram(
+    "franz_ticket_time_to_assign_seconds",
+    "From a ticket's creation to its first assignment.",
+    ["priority"],
+    buckets=_DURATION_BUCKETS,
+)
+TIME_TO_CLOSE = Histogram(
+    "franz_ticket_time_to_close_seconds",
+    "From a ticket's creation to its close (again after each reopen).",
+    ["priority"],
+    buckets=_DURATION_BUCKETS,
+)
+RESTORE_SECONDS = Histogram(
+    "franz_ticket_restore_seconds",
+    "Seconds to fold one partition's event log into memory after it was assigned.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+
+
+def record_change(change: Change) -> None:
+    event, after = change.event, change.after
+    labels = (after["priority"], category_label(after["category"]))
+    kind = event["type"]
+    if kind == "TicketCreated":
+        CREATED.labels(*labels).inc()
+    elif kind == "TicketClosed":
+        CLOSED.labels(*labels).inc()
+        TIME_TO_CLOSE.labels(after["priority"]).observe(seconds_between(after["created_at"], event["time"]))
+    elif kind == "TicketReopened":
+        REOPENED.labels(*labels).inc()
+    elif kind == "TicketAssigned" and change.before is not None and change.before["assigned_at"] is None:
+        TIME_TO_ASSIGN.labels(after["priority"]).observe(seconds_between(after["created_at"], event["time"]))
+
+
+class TicketGauge(Collector):
+    """`franz_tickets{status,priority,category}`: the tickets this instance holds, counted at scrape."""
+
+    def __init__(self, counts: Callable[[], Tally[GaugeKey]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "franz_tickets",
+            "Current tickets by status, priority and category (in the partitions this instance owns).",
+            labels=["status", "priority", "category"],
+        )
+        for (status, priority, category), count in sorted(self._counts().items()):
+            if count:
+                family.add_metric([status, priority, category], count)
+        yield family

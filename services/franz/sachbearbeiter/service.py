@@ -1,0 +1,123 @@
+"""`franz sachbearbeiter`: wiring of settings, the shared loop and the lifecycle stage; and the one-shot
+`--rebuild-state` that republishes every ticket's state from the event log alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+
+from prometheus_client import REGISTRY
+
+from franz import contracts
+from franz.exceptions import ConfigError
+from franz.runtime.clients import new_producer
+from franz.runtime.logs import configure_logging
+from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
+from franz.runtime.service import run_loop
+from franz.sachbearbeiter import eventlog
+from franz.sachbearbeiter.metrics import TicketGauge
+from franz.sachbearbeiter.settings import Settings
+from franz.sachbearbeiter.stage import SERVICE, LifecycleStage, Topics
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rebuild-state",
+        action="store_true",
+        help="fold the event log and republish every ticket's state to the state topic, then exit "
+        "(after the state topic was lost; stop the service first)",
+    )
+
+
+def co_partitioned(bootstrap: str, topics: Topics, *, stop: threading.Event | None = None) -> int:
+    """The partition count shared by the keyed lifecycle topics, waiting until they exist.
+
+    Each instance owns whole tickets only if a ticket's records land in the same partition number of
+    every topic, which Kafka's partitioner guarantees only for equal partition counts.
+    """
+    names = (topics.formatted, topics.commands, topics.events, topics.state)
+    consumer = eventlog.reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
+    try:
+        waited = 0
+        while True:
+            counts = {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
+            if all(counts.values()) or (stop is not None and stop.is_set()):
+                break
+            if waited % 20 == 0:
+                missing = [name for name, count in counts.items() if not count]
+                log.warning("waiting for topics to exist", extra={"missing": missing})
+            time.sleep(0.5)
+            waited += 1
+    finally:
+        consumer.close()
+    if len(set(counts.values())) != 1:
+        listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        raise ConfigError(
+            f"FORMATTED_TOPIC, COMMANDS_TOPIC, EVENTS_TOPIC and STATE_TOPIC need the same number of "
+            f"partitions (they are co-partitioned by ticket id): {listed}"
+        )
+    return next(iter(counts.values()))
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    partitions = co_partitioned(settings.bootstrap, settings.topics)
+    if args.rebuild_state:
+        return rebuild_state(settings.bootstrap, settings.topics, partitions)
+    stage = LifecycleStage(
+        topics=settings.topics,
+        partitions=partitions,
+        producer_factory=lambda: new_producer(settings.bootstrap, client_id=f"franz-{SERVICE}"),
+        restore=lambda partition: eventlog.restore(settings.bootstrap, settings.topics.events, partition)[0],
+    )
+    REGISTRY.register(TicketGauge(stage.counts))
+    loop = KafkaLoop(
+        LoopConfig(
+            service=SERVICE,
+            bootstrap=settings.bootstrap,
+            group_id=settings.group_id,
+            topics=(settings.topics.formatted, settings.topics.commands),
+        ),
+        stage,
+    )
+    log.info(
+        "sachbearbeiter starting",
+        extra={
+            "formatted": settings.topics.formatted,
+            "commands": settings.topics.commands,
+            "events": settings.topics.events,
+            "state": settings.topics.state,
+            "partitions": partitions,
+            "metrics_port": settings.metrics_port,
+        },
+    )
+    return run_loop(loop, metrics_port=settings.metrics_port)
+
+
+def rebuild_state(bootstrap: str, topics: Topics, partitions: int) -> int:
+    """Fold every partition's events and write each ticket's state; the last write per key wins."""
+    producer = new_producer(bootstrap, client_id=f"franz-{SERVICE}-rebuild")
+    started, tickets, events = time.perf_counter(), 0, 0
+    try:
+        for partition in range(partitions):
+            ledger, read = eventlog.restore(bootstrap, topics.events, partition)
+            events += read
+            futures = [
+                producer.send(topics.state, key=ticket_id.encode(), value=contracts.encode(ticket.state))
+                for ticket_id, ticket in ledger.tickets.items()
+            ]
+            producer.flush(timeout=60)
+            require_acknowledged(futures, timeout=60)
+            tickets += len(futures)
+    finally:
+        producer.close(timeout=10)
+    summary = {"events": events, "tickets": tickets, "seconds": round(time.perf_counter() - started, 3)}
+    log.info("state rebuilt from the event log", extra=summary)
+    print(json.dumps(summary))
+    return 0
