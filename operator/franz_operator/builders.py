@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from franz_operator.constants import (
     ANNOTATION_CONFIG_HASH,
+    DEAD_LETTERED_ROLES,
     GROUP,
     KIND,
     LABEL_MANAGED_BY,
@@ -23,6 +24,7 @@ from franz_operator.constants import (
     STRIMZI_CLUSTER_LABEL,
     STRIMZI_GROUP,
     STRIMZI_VERSION,
+    TOPIC_ROLES,
     VERSION,
 )
 from franz_operator.pipeline import Pipeline, Topic, dead_letter_role
@@ -64,22 +66,36 @@ def owner_reference(pipeline: Pipeline) -> dict[str, Any]:
 
 def service_environment(pipeline: Pipeline) -> dict[str, str]:
     """The services' settings (DESIGN.md §4) for this pipeline; every Deployment reads them with envFrom."""
-    intake, formatted, errors = (pipeline.topic(role).name for role in ("intake", "formatted", "errors"))
-    dlq_role = dead_letter_role("formatted")
-    # With dead-lettering off, aufbereitung's rejects go to the errors topic: reported, never lost.
-    dlq = pipeline.topic(dlq_role).name if pipeline.has_role(dlq_role) else errors
-    reported = [errors] if dlq == errors else [errors, dlq]
+    name = {role: pipeline.topic(role).name for role in TOPIC_ROLES}
+    # With dead-lettering off, rejects go to the errors topic: reported, never lost.
+    dead_letters = {
+        role: pipeline.topic(dead_letter_role(role)).name
+        if pipeline.has_role(dead_letter_role(role))
+        else name["errors"]
+        for role in DEAD_LETTERED_ROLES
+    }
     # Groups carry namespace and name: two pipelines sharing a Kafka cluster must not share a group.
     group_prefix = f"franz-{pipeline.namespace}-{pipeline.name}"
     return {
         "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
-        "SOURCE_TOPIC": intake,
-        "TARGET_TOPIC": formatted,
-        "DLQ_TOPIC": dlq,
+        # aufbereitung
+        "SOURCE_TOPIC": name["intake"],
+        "TARGET_TOPIC": name["formatted"],
+        "DLQ_TOPIC": dead_letters["formatted"],
         "GROUP_ID": f"{group_prefix}-aufbereitung",
-        "KAFKA_TOPICS": ",".join(reported),
+        # absturz: every topic something is reported from
+        "KAFKA_TOPICS": ",".join(dict.fromkeys([name["errors"], *dead_letters.values()])),
         "CONSUMER_GROUP": f"{group_prefix}-absturz",
-        "KAFKA_TOPIC": intake,
+        # kummerkasten
+        "KAFKA_TOPIC": name["intake"],
+        "KUMMERKASTEN_GROUP_ID": f"{group_prefix}-kummerkasten",
+        # sachbearbeiter (kummerkasten's staff commands use the same topics)
+        "FORMATTED_TOPIC": name["formatted"],
+        "COMMANDS_TOPIC": name["commands"],
+        "EVENTS_TOPIC": name["events"],
+        "STATE_TOPIC": name["state"],
+        "COMMANDS_DLQ_TOPIC": dead_letters["commands"],
+        "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
     }
 
 

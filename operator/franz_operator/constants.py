@@ -12,14 +12,21 @@ KIND: Final = "FranzPipeline"
 PLURAL: Final = "franzpipelines"
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
-# The default pipeline: the seed's topic names, by role.
+# The default pipeline: the seed's topic names and the ticket lifecycle's, by role.
 TOPIC_ROLES: Final = {
     "intake": contracts.TOPIC_INTAKE,
     "formatted": contracts.TOPIC_FORMATTED,
     "errors": contracts.TOPIC_ERRORS,
+    "commands": contracts.TOPIC_COMMANDS,
+    "events": contracts.TOPIC_EVENTS,
+    "state": contracts.TOPIC_STATE,
 }
-# Roles written by a processing stage that dead-letters what it cannot process: each gets `<name><suffix>`.
-DEAD_LETTERED_ROLES: Final = ("formatted",)
+# Roles whose records a stage dead-letters when it cannot process them: each gets `<name><suffix>`.
+DEAD_LETTERED_ROLES: Final = ("formatted", "commands")
+# Keyed by ticket id and read together by sachbearbeiter: one partition count for all of them.
+PARTITIONED_LIKE_FORMATTED: Final = ("commands", "events", "state")
+# What a role needs to work at all (the audit trail kept forever, the state compacted), under the spec's.
+ROLE_CONFIGS: Final = {role: contracts.TOPIC_CONFIGS.get(name, {}) for role, name in TOPIC_ROLES.items()}
 
 FIELD_MANAGER: Final = "franz-operator"
 LABEL_PIPELINE: Final = "franz.dev/pipeline"

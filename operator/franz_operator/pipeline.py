@@ -10,12 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from franz_operator.constants import DEAD_LETTERED_ROLES, TOPIC_ROLES
+from franz_operator.constants import (
+    DEAD_LETTERED_ROLES,
+    PARTITIONED_LIKE_FORMATTED,
+    ROLE_CONFIGS,
+    TOPIC_ROLES,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    role: str  # intake, formatted, errors, or `<role>-dlq` for a dead-letter topic
+    role: str  # a key of TOPIC_ROLES, or `<role>-dlq` for a dead-letter topic
     name: str
     partitions: int
     replicas: int
@@ -54,6 +59,17 @@ def dead_letter_role(role: str) -> str:
     return f"{role}-dlq"
 
 
+def partition_mismatches(pipeline: Pipeline) -> list[str]:
+    """sachbearbeiter reads these topics side by side by ticket id, so their partitions must agree."""
+    formatted = pipeline.topic("formatted")
+    return [
+        f"{topic.name} has {topic.partitions} partitions but {formatted.name} has {formatted.partitions}: "
+        f"spec.topics.{topic.role}.partitions must equal spec.topics.formatted.partitions"
+        for topic in pipeline.topics
+        if topic.role in PARTITIONED_LIKE_FORMATTED and topic.partitions != formatted.partitions
+    ]
+
+
 def from_body(body: Mapping[str, Any]) -> Pipeline:
     """Read a FranzPipeline object (as the API returns it, defaults applied) into a `Pipeline`."""
     metadata = body["metadata"]
@@ -66,16 +82,18 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
     default_config = dict(defaults.get("config") or {})
     declared = spec.get("topics") or {}
 
+    formatted_partitions = int((declared.get("formatted") or {}).get("partitions", default_partitions))
     topics: list[Topic] = []
     for role, seed_name in TOPIC_ROLES.items():
         topic = declared.get(role) or {}
+        partitions = formatted_partitions if role in PARTITIONED_LIKE_FORMATTED else default_partitions
         topics.append(
             Topic(
                 role=role,
                 name=topic.get("name", seed_name),
-                partitions=int(topic.get("partitions", default_partitions)),
+                partitions=int(topic.get("partitions", partitions)),
                 replicas=int(topic.get("replicas", default_replicas)),
-                config={**default_config, **(topic.get("config") or {})},
+                config={**default_config, **ROLE_CONFIGS[role], **(topic.get("config") or {})},
             )
         )
     dead_letter = spec.get("deadLetter") or {}

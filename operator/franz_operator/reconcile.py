@@ -21,7 +21,7 @@ from franz_operator.builders import Condition, TopicState
 from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
 from franz_operator.exceptions import KafkaUnavailable, KubeError, OperatorError, TopicsNotDeleted
 from franz_operator.kube import DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
-from franz_operator.pipeline import Pipeline, from_body
+from franz_operator.pipeline import Pipeline, from_body, partition_mismatches
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,9 @@ class Reconciler:
                 return states, Condition.of("TopicsReady", False, "ApplyFailed", str(error))
         changes.extend(result.changes)
         states = result.states
+        mismatches = partition_mismatches(pipeline)
+        if mismatches:
+            return states, Condition.of("TopicsReady", False, "PartitionMismatch", "; ".join(mismatches))
         waiting = [state for state in states if not state.ready]
         if not waiting:
             return states, Condition.of("TopicsReady", True, "Ready", f"{len(states)} topics ready")

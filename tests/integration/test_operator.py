@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from franz.devstack.kafka import LocalKafka
 from franz_operator.constants import (
@@ -32,6 +33,7 @@ from tests.helpers import ServiceProcess, wait_until
 from tests.strimzi import write_status
 
 NAMESPACE = Kind("", "v1", "namespaces")
+LIFECYCLE = ("commands", "events", "state")
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 WEBHOOK_URL = "https://discord.com/api/webhooks/123/very-secret-webhook-token"
 BOT_TOKEN = "bot-token-that-must-never-leak"
@@ -86,6 +88,7 @@ def admin_spec(bootstrap: str, prefix: str, **extra: Any) -> dict[str, Any]:
             "intake": {"name": f"{prefix}-intake"},
             "formatted": {"name": f"{prefix}-formatted", "partitions": 3},
             "errors": {"name": f"{prefix}-errors", "partitions": 1},
+            **{role: {"name": f"{prefix}-{role}"} for role in LIFECYCLE},
         },
         **extra,
     }
@@ -117,6 +120,15 @@ def kafka_partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
         admin.close()
 
 
+def topic_configs(bootstrap: str, topic: str) -> dict[str, Any]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        found: dict[str, Any] = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        admin.close()
+    return dict(found["topic"][topic])
+
+
 def events(kube: Kube, namespace: str) -> list[dict[str, Any]]:
     return kube.list_objects(EVENT, namespace)
 
@@ -142,16 +154,25 @@ def test_admin_backend_creates_topics_config_and_secrets(
     ready = wait_condition(kube, namespace, name, "Ready", "True")
     assert ready["reason"] == "Reconciled"
 
-    topics = [f"{prefix}-intake", f"{prefix}-formatted", f"{prefix}-errors", f"{prefix}-formatted-dlq"]
-    assert kafka_partitions(bootstrap, topics) == dict(zip(topics, [2, 3, 1, 2], strict=True))
+    # The lifecycle topics are partitioned like `formatted` (sachbearbeiter reads them side by side);
+    # dead-letter topics take topicDefaults.
+    partitions = {
+        "intake": 2,
+        "formatted": 3,
+        "errors": 1,
+        "commands": 3,
+        "events": 3,
+        "state": 3,
+        "formatted-dlq": 2,
+        "commands-dlq": 2,
+    }
+    topic = {role: f"{prefix}-{role}" for role in partitions}
+    assert kafka_partitions(bootstrap, list(topic.values())) == {topic[r]: n for r, n in partitions.items()}
     status = (kube.get(PIPELINE, namespace, name) or {})["status"]
-    assert status["topicsReady"] == "4/4"
+    assert status["topicsReady"] == "8/8"
     assert status["observedGeneration"] == 1
     assert {t["role"]: (t["name"], t["partitions"], t["replicas"], t["ready"]) for t in status["topics"]} == {
-        "intake": (topics[0], 2, 1, True),
-        "formatted": (topics[1], 3, 1, True),
-        "errors": (topics[2], 1, 1, True),
-        "formatted-dlq": (topics[3], 2, 1, True),
+        role: (topic[role], count, 1, True) for role, count in partitions.items()
     }
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True",
@@ -163,14 +184,24 @@ def test_admin_backend_creates_topics_config_and_secrets(
     config = kube.get(CONFIG_MAP, namespace, "franz-tickets-config") or {}
     assert config["data"] == {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "SOURCE_TOPIC": topics[0],
-        "TARGET_TOPIC": topics[1],
-        "DLQ_TOPIC": topics[3],
+        "SOURCE_TOPIC": topic["intake"],
+        "TARGET_TOPIC": topic["formatted"],
+        "DLQ_TOPIC": topic["formatted-dlq"],
         "GROUP_ID": f"franz-{namespace}-tickets-aufbereitung",
-        "KAFKA_TOPICS": f"{topics[2]},{topics[3]}",
+        "KAFKA_TOPICS": f"{topic['errors']},{topic['formatted-dlq']},{topic['commands-dlq']}",
         "CONSUMER_GROUP": f"franz-{namespace}-tickets-absturz",
-        "KAFKA_TOPIC": topics[0],
+        "KAFKA_TOPIC": topic["intake"],
+        "KUMMERKASTEN_GROUP_ID": f"franz-{namespace}-tickets-kummerkasten",
+        "FORMATTED_TOPIC": topic["formatted"],
+        "COMMANDS_TOPIC": topic["commands"],
+        "EVENTS_TOPIC": topic["events"],
+        "STATE_TOPIC": topic["state"],
+        "COMMANDS_DLQ_TOPIC": topic["commands-dlq"],
+        "SACHBEARBEITER_GROUP_ID": f"franz-{namespace}-tickets-sachbearbeiter",
     }
+    state_config = topic_configs(bootstrap, topic["state"])
+    assert state_config["cleanup.policy"]["value"] == "compact"
+    assert topic_configs(bootstrap, topic["events"])["retention.ms"]["value"] == "-1"
     projected = kube.get(SECRET, namespace, "franz-tickets-secrets") or {}
     decoded = {key: base64.b64decode(value).decode() for key, value in projected["data"].items()}
     assert decoded == {"DISCORD_WEBHOOK_URL": WEBHOOK_URL, "DISCORD_TOKEN": BOT_TOKEN}
@@ -180,7 +211,7 @@ def test_admin_backend_creates_topics_config_and_secrets(
         assert owned["metadata"]["labels"][LABEL_PIPELINE] == name
 
     messages = [event["message"] for event in events(kube, namespace)]
-    assert any(f"created topic {topics[1]}" in message for message in messages)
+    assert any(f"created topic {topic['formatted']}" in message for message in messages)
     assert any("created ConfigMap franz-tickets-config" in message for message in messages)
     # Retain (the default) needs no finalizer: deleting the pipeline never waits for the operator.
     assert FINALIZER not in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
@@ -212,14 +243,7 @@ def test_partitions_grow_and_configs_follow_the_spec(
         )
 
     wait_until(status_shows_five, timeout=30)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        from kafka.admin import ConfigResource, ConfigResourceType
-
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, formatted)])
-    finally:
-        admin.close()
-    assert configs["topic"][formatted]["retention.ms"]["value"] == "3600000"
+    assert topic_configs(bootstrap, formatted)["retention.ms"]["value"] == "3600000"
 
 
 def test_a_topic_deleted_in_kafka_comes_back(
@@ -354,6 +378,7 @@ def strimzi_spec(strimzi_namespace: str, prefix: str) -> dict[str, Any]:
             "intake": {"name": f"{prefix}MSG"},
             "formatted": {"name": f"{prefix}-formatted", "partitions": 6},
             "errors": {"name": f"{prefix}-errors", "partitions": 1},
+            **{role: {"name": f"{prefix}-{role}"} for role in LIFECYCLE},
         },
     }
 
@@ -368,18 +393,22 @@ def test_strimzi_backend_writes_kafka_topics_and_reads_their_status(
     strimzi_namespace = new_namespace(kube)
     prefix = f"op{uuid.uuid4().hex[:6]}"
     name = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix))
-    topics = wait_until(lambda: len(found := owned_topics(kube, strimzi_namespace, name)) == 4 and found)
+    topics = wait_until(lambda: len(found := owned_topics(kube, strimzi_namespace, name)) == 8 and found)
     by_name = {t["spec"]["topicName"]: t for t in topics}
     assert set(by_name) == {
         f"{prefix}MSG",
         f"{prefix}-formatted",
         f"{prefix}-errors",
         f"{prefix}-formatted-dlq",
+        *(f"{prefix}-{role}" for role in LIFECYCLE),
+        f"{prefix}-commands-dlq",
     }
     for topic in topics:
         assert topic["metadata"]["labels"][STRIMZI_CLUSTER_LABEL] == "my-cluster"
         assert topic["spec"]["replicas"] == 3
     assert by_name[f"{prefix}-formatted"]["spec"]["partitions"] == 6
+    assert by_name[f"{prefix}-state"]["spec"]["partitions"] == 6
+    assert by_name[f"{prefix}-state"]["spec"]["config"] == {"cleanup.policy": "compact"}
     # A Kafka name that is not a Kubernetes name gets a lower-cased one with a digest.
     assert by_name[f"{prefix}MSG"]["metadata"]["name"].startswith(f"{prefix.lower()}msg-")
 
@@ -389,7 +418,7 @@ def test_strimzi_backend_writes_kafka_topics_and_reads_their_status(
     for topic in topics:
         write_status(kube, topic, ready=True)
     wait_condition(kube, namespace, name, "Ready", "True")
-    assert (kube.get(PIPELINE, namespace, name) or {})["status"]["topicsReady"] == "4/4"
+    assert (kube.get(PIPELINE, namespace, name) or {})["status"]["topicsReady"] == "8/8"
 
     # Strimzi refuses something: the pipeline says which topic and why.
     refused = by_name[f"{prefix}-errors"]
@@ -414,7 +443,7 @@ def test_a_kafka_topic_of_another_pipeline_is_not_taken_over(
     strimzi_namespace = new_namespace(kube)
     prefix = f"op{uuid.uuid4().hex[:6]}"
     first = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix), name="first")
-    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, first)) == 4)
+    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, first)) == 8)
     second = create_pipeline(kube, namespace, strimzi_spec(strimzi_namespace, prefix), name="second")
     conflict = wait_until(
         lambda: (
@@ -424,7 +453,7 @@ def test_a_kafka_topic_of_another_pipeline_is_not_taken_over(
         )
     )
     assert f"belongs to pipeline {namespace}/first" in conflict["message"]
-    assert len(owned_topics(kube, strimzi_namespace, first)) == 4
+    assert len(owned_topics(kube, strimzi_namespace, first)) == 8
 
 
 def new_namespace(kube: Kube) -> str:
@@ -468,7 +497,7 @@ def test_strimzi_delete_policy_removes_the_kafka_topics(
     strimzi_namespace = new_namespace(kube)
     spec = {**strimzi_spec(strimzi_namespace, f"op{uuid.uuid4().hex[:6]}"), "deletionPolicy": "Delete"}
     name = create_pipeline(kube, namespace, spec)
-    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, name)) == 4)
+    wait_until(lambda: len(owned_topics(kube, strimzi_namespace, name)) == 8)
     wait_until(
         lambda: FINALIZER in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
     )

@@ -8,7 +8,7 @@ from typing import Any
 from franz_operator import builders
 from franz_operator.builders import Condition, TopicState
 from franz_operator.controller import retry_delay
-from franz_operator.pipeline import from_body
+from franz_operator.pipeline import from_body, partition_mismatches
 from franz_operator.workqueue import WorkQueue
 
 
@@ -37,12 +37,41 @@ def test_topics_fall_back_to_topic_defaults_and_each_stage_output_gets_a_dlq() -
     assert pipeline.strimzi_namespace == "team"
 
 
-def test_without_dead_letters_the_normaliser_rejects_into_the_errors_topic() -> None:
+def test_without_dead_letters_rejects_go_to_the_errors_topic() -> None:
     pipeline = from_body(body(deadLetter={"enabled": False}))
-    assert [topic.role for topic in pipeline.topics] == ["intake", "formatted", "errors"]
+    assert [topic.role for topic in pipeline.topics] == [
+        "intake",
+        "formatted",
+        "errors",
+        "commands",
+        "events",
+        "state",
+    ]
     environment = builders.service_environment(pipeline)
     assert environment["DLQ_TOPIC"] == "errors"
+    assert environment["COMMANDS_DLQ_TOPIC"] == "errors"
     assert environment["KAFKA_TOPICS"] == "errors"
+
+
+def test_lifecycle_topics_follow_formatted_and_keep_what_they_need() -> None:
+    pipeline = from_body(
+        body(
+            topicDefaults={"partitions": 2, "config": {"cleanup.policy": "delete", "retention.ms": "5"}},
+            topics={"formatted": {"partitions": 12}},
+        )
+    )
+    by_role = {topic.role: topic for topic in pipeline.topics}
+    assert {by_role[role].partitions for role in ("formatted", "commands", "events", "state")} == {12}
+    assert by_role["commands-dlq"].name == "ticket-commands-dlq"
+    assert by_role["commands-dlq"].partitions == 2
+    assert by_role["state"].config["cleanup.policy"] == "compact"
+    assert by_role["events"].config["retention.ms"] == "-1"
+    assert partition_mismatches(pipeline) == []
+    split = from_body(body(topics={"formatted": {"partitions": 6}, "events": {"partitions": 3}}))
+    assert partition_mismatches(split) == [
+        "ticket-events has 3 partitions but tickets-formatted has 6: "
+        "spec.topics.events.partitions must equal spec.topics.formatted.partitions"
+    ]
 
 
 def test_kubernetes_names_for_kafka_topics_are_valid_and_distinct() -> None:
