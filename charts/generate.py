@@ -165,6 +165,7 @@ def _umbrella() -> Schema:
             "aufbereitung": enabled("aufbereitung"),
             "absturz": enabled("absturz"),
             "kummerkasten": enabled("kummerkasten"),
+            "sachbearbeiter": enabled("sachbearbeiter"),
             "examplePipeline": _object(
                 {"enabled": BOOLEAN, "spec": {"type": "object", "required": ["kafka"]}}
             ),
@@ -191,7 +192,10 @@ def schemas() -> dict[str, Schema]:
             discordClientId=snowflake,
             discordGuildId=snowflake,
             ticketCooldownSeconds=seconds,
+            staffRoleId=snowflake,
         ),
+        # Each replica rebuilds the tickets of the partitions it is given from the event log: any count works.
+        "sachbearbeiter": _service({"type": "integer", "minimum": 0}),
         "franz-operator": _object(
             _process(readiness=False)
             | {
@@ -215,6 +219,8 @@ def schemas() -> dict[str, Schema]:
 
 DATASOURCE: Schema = {"type": "prometheus", "uid": "${datasource}"}
 NS = 'namespace=~"$namespace"'
+# aufbereitung labels its dead letters `dlq_<error type>`, sachbearbeiter plain `dlq`: both are dead letters.
+DEAD_LETTERED = 'outcome=~"dlq(_.+)?"'
 WIDTH = 24
 
 
@@ -289,18 +295,30 @@ class Layout:
         return self.panel("stat", title, description, [(expr, title)], unit="short", width=6, height=4)
 
     def graph(
-        self, title: str, description: str, targets: list[tuple[str, str]], unit: str = "ops"
+        self,
+        title: str,
+        description: str,
+        targets: list[tuple[str, str]],
+        unit: str = "ops",
+        *,
+        width: int = 0,
     ) -> Schema:
+        """A time series; `width` overrides the layout's graph width for this one."""
         return self.panel(
-            "timeseries", title, description, targets, unit=unit, width=self.graph_width, height=8
+            "timeseries", title, description, targets, unit=unit, width=width or self.graph_width, height=8
         )
 
 
-def _rate(metric: str, selector: str, *, by: str = "") -> str:
-    """A counter's per-second rate over Grafana's rate interval, summed (optionally by some labels)."""
+def _rate(metric: str, selector: str, *, by: str = "", window: str = "$__rate_interval") -> str:
+    """A counter's per-second rate over `window` (Grafana's rate interval), summed (optionally by labels)."""
     grouping = f" by ({by}) " if by else ""
     series = f"{metric}{{{selector}}}" if selector else metric
-    return f"sum{grouping}(rate({series}[$__rate_interval]))"
+    return f"sum{grouping}(rate({series}[{window}]))"
+
+
+def _per_hour(metric: str, selector: str, *, by: str = "") -> str:
+    """Events per hour over the last hour: tickets and commands come a few an hour, not per second."""
+    return f"{_rate(metric, selector, by=by, window='1h')} * 3600"
 
 
 def _since_last_commit(selector: str) -> list[tuple[str, str]]:
@@ -309,9 +327,15 @@ def _since_last_commit(selector: str) -> list[tuple[str, str]]:
     ]
 
 
-def _quantiles(histogram: str, selector: str) -> list[tuple[str, str]]:
-    buckets = _rate(f"{histogram}_bucket", selector, by="le")
-    return [(f"histogram_quantile({q}, {buckets})", f"p{round(q * 100)}") for q in (0.5, 0.95)]
+def _quantiles(
+    histogram: str,
+    selector: str,
+    *,
+    quantiles: tuple[float, ...] = (0.5, 0.95),
+    window: str = "$__rate_interval",
+) -> list[tuple[str, str]]:
+    buckets = _rate(f"{histogram}_bucket", selector, by="le", window=window)
+    return [(f"histogram_quantile({q}, {buckets})", f"p{round(q * 100)}") for q in quantiles]
 
 
 def _variable(name: str, label: str, query: str) -> Schema:
@@ -389,7 +413,7 @@ def _overview() -> Schema:
         stat(
             "Dead-lettered (1h)",
             "Records any service sent to a dead-letter queue in the last hour.",
-            f'sum(increase(franz_records_total{{{NS}, outcome=~"dlq_.+"}}[1h]))',
+            f"sum(increase(franz_records_total{{{NS}, {DEAD_LETTERED}}}[1h]))",
         ),
         stat(
             "Pipelines not Ready",
@@ -416,7 +440,7 @@ def _overview() -> Schema:
             "Records sent to dead-letter queues, by why they were refused.",
             [
                 (
-                    _rate("franz_records_total", f'{NS}, outcome=~"dlq_.+"', by="outcome"),
+                    _rate("franz_records_total", f"{NS}, {DEAD_LETTERED}", by="outcome"),
                     "{{outcome}}",
                 )
             ],
@@ -517,7 +541,7 @@ def _services() -> Schema:
         layout.row("Consumer services: $service"),
         graph(
             "Records by outcome",
-            "Records handled, by the topic they went to and outcome (ok, or dlq_<error type>).",
+            "Records handled, by the topic they went to and outcome (ok, or dlq and dlq_<error type>).",
             [
                 (
                     _rate("franz_records_total", consumer, by="service, topic, outcome"),
@@ -583,6 +607,36 @@ def _services() -> Schema:
             _quantiles("franz_ticket_publish_seconds", NS),
             unit="s",
         ),
+        graph(
+            "Staff commands by outcome",
+            "/ticket-status, -assign, -close, -comment: applied, rejected (sachbearbeiter's verdict), "
+            "unconfirmed (no verdict within 8 s), forbidden (not staff), failed (Kafka).",
+            [
+                (
+                    _rate("franz_bot_ticket_commands_total", NS, by="command, outcome"),
+                    "{{command}} {{outcome}}",
+                )
+            ],
+        ),
+        layout.row("sachbearbeiter: the ticket lifecycle"),
+        graph(
+            "Lifecycle commands by outcome",
+            "Commands applied, skipped as duplicates (a replay or a repeated command id) or refused "
+            "(rejected_<code>).",
+            [
+                (
+                    _rate("franz_ticket_commands_total", NS, by="command, outcome"),
+                    "{{command}} {{outcome}}",
+                )
+            ],
+        ),
+        graph(
+            "Partition restore time",
+            "Folding a partition's ticket-events into memory when it is assigned (start, rebalance), over "
+            "the last hour; consumption of that partition waits for it.",
+            _quantiles("franz_ticket_restore_seconds", NS, window="1h"),
+            unit="s",
+        ),
         layout.row("absturz: the Discord webhook"),
         graph(
             "Rate-limit waits by reason",
@@ -619,8 +673,8 @@ def _services() -> Schema:
     return _dashboard(
         "franz-services",
         "Franz / Services",
-        "Per-service detail: batches, failures, lag by partition, the bot's tickets and the webhook's "
-        "rate limits.",
+        "Per-service detail: batches, failures, lag by partition, the bot's tickets and staff commands, "
+        "the lifecycle's commands and restores, and the webhook's rate limits.",
         panels,
         [
             _variable("namespace", "Namespace", "label_values(franz_records_total, namespace)"),
@@ -633,8 +687,142 @@ def _services() -> Schema:
     )
 
 
+def _tickets() -> Schema:
+    """Ticket analytics from sachbearbeiter (and the bot's close notices). Tickets arrive a few an hour, so
+    rates are per hour over the last hour, and response times are quantiles over the last day."""
+    layout = Layout(graph_width=12)
+    stat, graph = layout.stat, layout.graph
+    # franz_tickets is counted per instance over the partitions it owns: only the sum is the whole picture.
+    current = f'{NS}, status!="closed"'
+    lifecycle = f'{NS}, service="sachbearbeiter"'
+
+    def open_by(label: str) -> list[tuple[str, str]]:
+        return [(f"sum by ({label}) (franz_tickets{{{current}}})", f"{{{{{label}}}}}")]
+
+    def response_time(histogram: str) -> list[tuple[str, str]]:
+        return _quantiles(histogram, NS, quantiles=(0.5, 0.9), window="1d")
+
+    panels = [
+        layout.row("Tickets now"),
+        stat("Open tickets", "Tickets not closed: open and assigned.", f"sum(franz_tickets{{{current}}})"),
+        stat(
+            "Unassigned",
+            "Open tickets nobody is assigned to yet.",
+            f'sum(franz_tickets{{{NS}, status="open"}})',
+        ),
+        stat(
+            "Created (24h)",
+            "Tickets created in the last 24 hours.",
+            f"sum(increase(franz_tickets_created_total{{{NS}}}[24h]))",
+        ),
+        stat(
+            "Closed (24h)",
+            "Tickets closed in the last 24 hours.",
+            f"sum(increase(franz_tickets_closed_total{{{NS}}}[24h]))",
+        ),
+        graph(
+            "Open tickets by status",
+            "Tickets not closed, by status (open: unassigned; assigned).",
+            open_by("status"),
+            unit="short",
+            width=8,
+        ),
+        graph(
+            "Open tickets by priority",
+            "Tickets not closed, by their current priority.",
+            open_by("priority"),
+            unit="short",
+            width=8,
+        ),
+        graph(
+            "Open tickets by category",
+            "Tickets not closed, by category (categories outside the known five are 'other').",
+            open_by("category"),
+            unit="short",
+            width=8,
+        ),
+        layout.row("Flow and response times"),
+        graph(
+            "Created and closed per hour",
+            "Tickets created and closed per hour, over the last hour. Closed above created: the backlog "
+            "shrinks.",
+            [
+                (_per_hour("franz_tickets_created_total", NS), "created"),
+                (_per_hour("franz_tickets_closed_total", NS), "closed"),
+            ],
+            unit="short",
+        ),
+        graph(
+            "Reopened per hour",
+            "Tickets reopened after a close, per hour over the last hour, by priority.",
+            [(_per_hour("franz_tickets_reopened_total", NS, by="priority"), "{{priority}}")],
+            unit="short",
+        ),
+        graph(
+            "Time to assign",
+            "From a ticket's creation to its first assignment: median and 90th percentile over the last day.",
+            response_time("franz_ticket_time_to_assign_seconds"),
+            unit="s",
+        ),
+        graph(
+            "Time to close",
+            "From a ticket's creation to its close (again after each reopen): median and 90th percentile "
+            "over the last day.",
+            response_time("franz_ticket_time_to_close_seconds"),
+            unit="s",
+        ),
+        layout.row("Commands, notices and the service"),
+        graph(
+            "Refused commands per hour by reason",
+            "Staff commands sachbearbeiter refused, by code (rejected_closed, rejected_unknown_ticket, ...): "
+            "each is a CommandRejected event in the audit trail.",
+            [
+                (
+                    _per_hour("franz_ticket_commands_total", f'{NS}, outcome=~"rejected_.*"', by="outcome"),
+                    "{{outcome}}",
+                )
+            ],
+            unit="short",
+        ),
+        graph(
+            "Close notices per hour by outcome",
+            "The bot's direct messages to submitters about closed tickets: sent, dms_closed (the member "
+            "refuses DMs), no_submitter, failed.",
+            [(_per_hour("franz_ticket_close_notices_total", NS, by="outcome"), "{{outcome}}")],
+            unit="short",
+        ),
+        graph(
+            "Partition restore time (p99)",
+            "Folding a partition's ticket-events into memory after it is assigned, over the last hour: how "
+            "long a start or rebalance holds that partition's tickets back.",
+            _quantiles("franz_ticket_restore_seconds", NS, quantiles=(0.99,), window="1h"),
+            unit="s",
+        ),
+        graph(
+            "sachbearbeiter consumer lag",
+            "Formatted tickets and commands waiting to be read, by topic.",
+            [(f"sum by (topic) (franz_consumer_lag_records{{{lifecycle}}})", "{{topic}}")],
+            unit="short",
+        ),
+    ]
+    return _dashboard(
+        "franz-tickets",
+        "Franz / Tickets",
+        "Ticket analytics from the lifecycle's event stream: open tickets by status, priority and category, "
+        "created and closed rates, time to assign and to close, refused commands, close notices.",
+        panels,
+        [
+            _variable(
+                "namespace",
+                "Namespace",
+                'label_values(franz_records_total{service="sachbearbeiter"}, namespace)',
+            )
+        ],
+    )
+
+
 def dashboards() -> dict[str, Schema]:
-    return {"franz-overview": _overview(), "franz-services": _services()}
+    return {"franz-overview": _overview(), "franz-services": _services(), "franz-tickets": _tickets()}
 
 
 # --- writing and checking ------------------------------------------------------------------------------

@@ -20,12 +20,19 @@ from typing import Any
 import pytest
 import yaml
 
-from franz_operator import constants, crd, rbac
+from franz.absturz.settings import Settings as AbsturzSettings
+from franz.aufbereitung.settings import Settings as AufbereitungSettings
+from franz.kummerkasten.settings import Settings as KummerkastenSettings
+from franz.sachbearbeiter.settings import Settings as SachbearbeiterSettings
+from franz.sachbearbeiter.stage import Topics
+from franz_operator import builders, constants, crd, rbac
+from franz_operator.pipeline import dead_letter_role, from_body
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
-APPLICATION_CHARTS = ("aufbereitung", "absturz", "kummerkasten", "franz-operator", "franz")
-SERVICES = {"aufbereitung": 9101, "absturz": 9102, "kummerkasten": 9103}
+APPLICATION_CHARTS = ("aufbereitung", "absturz", "kummerkasten", "sachbearbeiter", "franz-operator", "franz")
+SERVICES = {"aufbereitung": 9101, "absturz": 9102, "kummerkasten": 9103, "sachbearbeiter": 9104}
+DASHBOARDS = ("franz-overview", "franz-services", "franz-tickets")
 OPERATOR_PORT = 9100
 MONITORING = ("--api-versions", "monitoring.coreos.com/v1")
 # Keys helm itself adds to a subchart's values; they are in the schema but not in values.yaml.
@@ -146,10 +153,14 @@ def test_every_value_is_documented(chart: str) -> None:
     [
         ("aufbereitung", "replicacount=2", "replicacount"),
         ("kummerkasten", "replicaCount=2", "maximum"),
+        # A role mention pasted for the role id: the bot would refuse to start.
+        ("kummerkasten", "staffRoleId=<@&1122334455667788990>", "staffRoleId"),
+        ("sachbearbeiter", "replicaCount=-1", "replicaCount"),
         ("absturz", "pipeline=Not_A_Name", "pipeline"),
         ("franz-operator", "metricsPort=80", "metricsPort"),
         ("franz", "global.pipeline=", "pipeline"),
         ("franz", "aufbereitung.logFormat=xml", "logFormat"),
+        ("franz", "sachbearbeiter.enabled=maybe", "enabled"),
     ],
 )
 def test_schema_refuses_values_that_cannot_work(helm: Path, chart: str, setting: str, complaint: str) -> None:
@@ -196,6 +207,7 @@ def test_services_load_the_pipeline_config_and_secret_by_name(umbrella: list[Man
         "aufbereitung": set(),
         "absturz": {"DISCORD_WEBHOOK_URL"},
         "kummerkasten": {"DISCORD_TOKEN"},
+        "sachbearbeiter": set(),
     }
     for service, port in SERVICES.items():
         deployment = deployments[f"franz-{service}"]
@@ -236,13 +248,81 @@ def test_service_settings_reach_their_environment(helm: Path) -> None:
     assert kummerkasten["DISCORD_GUILD_ID"] == "987654321098765432"
     assert kummerkasten["DISCORD_CLIENT_ID"] == "1234567890123456789"
     assert kummerkasten["TICKET_COOLDOWN_SECONDS"] == "60"
+    assert kummerkasten["STAFF_ROLE_ID"] == "1122334455667788990"
     assert (kummerkasten["LOG_FORMAT"], kummerkasten["LOG_LEVEL"]) == ("text", "DEBUG")
-    # Without a guild the commands register globally: the variable is left out, not set empty.
-    assert {"DISCORD_GUILD_ID", "DISCORD_CLIENT_ID"}.isdisjoint(env_of("kummerkasten"))
+    # Without a guild the commands register globally: the variable is left out, not set empty (the bot
+    # refuses an empty id). Without a staff role nobody is staff.
+    assert {"DISCORD_GUILD_ID", "DISCORD_CLIENT_ID", "STAFF_ROLE_ID"}.isdisjoint(env_of("kummerkasten"))
+    sachbearbeiter = env_of("sachbearbeiter", *ci_values("sachbearbeiter"))
+    assert sachbearbeiter["SACHBEARBEITER_GROUP_ID"] == "ci-sachbearbeiter"
+    assert set(env_of("sachbearbeiter")) == {"METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT"}
     operator = env_of("franz-operator", *ci_values("franz-operator"))
     assert operator["OPERATOR_NAMESPACES"] == "support,billing"
     assert (operator["OPERATOR_RESYNC_SECONDS"], operator["OPERATOR_WORKERS"]) == ("60", "8")
     assert env_of("franz-operator")["OPERATOR_NAMESPACES"] == ""
+
+
+def test_each_service_starts_from_the_operators_config_map_and_its_charts_env(
+    umbrella: list[Manifest],
+) -> None:
+    """The contract the pods live by: the ConfigMap the operator writes for the pipeline (loaded with
+    envFrom), the Secret keys and the chart's own env together are a complete, valid configuration for
+    each service's real settings loader, naming the pipeline's topics and a group of its own. The chart's
+    env never sets a variable the operator writes: env wins over envFrom, so it would shadow the pipeline."""
+    pipeline = from_body(
+        {
+            "metadata": {"name": "ci", "namespace": "franz", "uid": "u-1", "generation": 1},
+            "spec": {
+                "kafka": {"bootstrapServers": "kafka:9092", "topicBackend": "admin"},
+                "topics": {role: {"name": f"ci-{role}"} for role in constants.TOPIC_ROLES},
+            },
+        }
+    )
+    config_map = builders.service_environment(pipeline)
+    secret = {"DISCORD_TOKEN": "bot-token", "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/t"}
+    environments = {}
+    for service in SERVICES:
+        [container] = containers(by_kind(umbrella, "Deployment")[f"franz-{service}"])
+        own = {
+            e["name"]: e.get("value") or secret[e["valueFrom"]["secretKeyRef"]["key"]]
+            for e in container["env"]
+        }
+        assert set(own).isdisjoint(config_map), service
+        environments[service] = config_map | own
+
+    def topic(role: str) -> str:
+        return pipeline.topic(role).name
+
+    lifecycle = Topics(
+        formatted=topic("formatted"),
+        commands=topic("commands"),
+        events=topic("events"),
+        state=topic("state"),
+        dlq=topic(dead_letter_role("commands")),
+    )
+    aufbereitung = AufbereitungSettings.from_env(environments["aufbereitung"])
+    assert (aufbereitung.source_topic, aufbereitung.target_topic) == (topic("intake"), topic("formatted"))
+    absturz = AbsturzSettings.from_env(environments["absturz"])
+    # Everything that is dead-lettered reaches Discord, the lifecycle's refused records too.
+    assert set(absturz.topics) == {topic("errors"), lifecycle.dlq, topic(dead_letter_role("formatted"))}
+    sachbearbeiter = SachbearbeiterSettings.from_env(environments["sachbearbeiter"])
+    assert sachbearbeiter.topics == lifecycle
+    kummerkasten = KummerkastenSettings.from_env(environments["kummerkasten"])
+    assert (kummerkasten.topic, kummerkasten.lifecycle_topics) == (topic("intake"), lifecycle)
+    assert kummerkasten.staff_role_id == 1122334455667788990
+    assert kummerkasten.token.reveal() == "bot-token"
+    groups = [
+        aufbereitung.group_id,
+        absturz.group_id,
+        sachbearbeiter.group_id,
+        # The bot's own group on ticket-events: sharing sachbearbeiter's would take its partitions away.
+        kummerkasten.notify_group,
+    ]
+    assert len(set(groups)) == len(groups)
+    # Two pipelines on one Kafka never share a group.
+    assert all(group.startswith("franz-franz-ci-") for group in groups), groups
+    ports = [settings.metrics_port for settings in (aufbereitung, absturz, kummerkasten, sachbearbeiter)]
+    assert ports == list(SERVICES.values())
 
 
 def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Manifest]) -> None:
@@ -250,8 +330,11 @@ def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Mani
     for name in ("franz-operator", "franz-kummerkasten"):
         assert deployments[name]["spec"]["replicas"] == 1
         assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
-    assert deployments["franz-aufbereitung"]["spec"]["replicas"] == 2
-    assert "strategy" not in deployments["franz-aufbereitung"]["spec"]
+    # The consumer services scale: a group member takes whole partitions (sachbearbeiter rebuilds their
+    # tickets from the event log), and a rolling update hands them over.
+    for name, replicas in (("franz-aufbereitung", 2), ("franz-sachbearbeiter", 3)):
+        assert deployments[name]["spec"]["replicas"] == replicas
+        assert "strategy" not in deployments[name]["spec"]
 
 
 def test_every_object_carries_the_recommended_labels(umbrella: list[Manifest]) -> None:
@@ -368,7 +451,8 @@ def test_optional_disruption_budgets_and_network_policies(helm: Path) -> None:
 def test_dashboards_ship_as_labelled_config_maps(umbrella: list[Manifest]) -> None:
     maps = by_kind(umbrella, "ConfigMap")
     shipped = {path.name: path.read_text() for path in (CHARTS / "franz" / "dashboards").glob("*.json")}
-    assert len(maps) == len(shipped) == 2
+    assert set(shipped) == {f"{uid}.json" for uid in DASHBOARDS}
+    assert set(maps) == {f"franz-dashboard-{uid}" for uid in DASHBOARDS}
     for config_map in maps.values():
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert config_map["metadata"]["annotations"] == {"grafana_folder": "Franz"}
@@ -384,6 +468,14 @@ def test_example_pipeline_only_when_asked_and_named_after_the_pipeline(
     assert pipeline["apiVersion"] == f"{constants.GROUP}/{constants.VERSION}"
     assert pipeline["metadata"]["name"] == "ci"
     assert pipeline["spec"]["kafka"] == {"bootstrapServers": "kafka:9092", "topicBackend": "admin"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_disabled_service_installs_nothing(helm: Path, service: str) -> None:
+    manifests = render(helm, "franz", *MONITORING, "--set", f"{service}.enabled=false")
+    names = {m["metadata"]["labels"]["app.kubernetes.io/name"] for m in manifests}
+    assert service not in names
+    assert set(SERVICES) - {service} <= names
 
 
 @pytest.mark.parametrize("chart", APPLICATION_CHARTS)
@@ -445,10 +537,7 @@ def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
     )
     assert {d["metadata"]["name"] for d in rolled["items"]} == {f"{release}-{s}" for s in SERVICES}
     assert names("services") == {f"{release}-{s}" for s in ("operator", *SERVICES)}
-    assert names("configmaps") == {
-        f"{release}-dashboard-franz-overview",
-        f"{release}-dashboard-franz-services",
-    }
+    assert names("configmaps") == {f"{release}-dashboard-{uid}" for uid in DASHBOARDS}
     assert names("serviceaccounts") == {f"{release}-operator"}
     role = json.loads(kube("get", "clusterrole", f"{release}-operator", "-o", "json"))
     assert role["rules"] == rbac.CLUSTER_RULES

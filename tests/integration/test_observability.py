@@ -11,6 +11,8 @@ import json
 import pkgutil
 import re
 import subprocess
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,18 @@ from typing import Any
 import prometheus_client
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 
 import franz
 import franz_operator
+from franz.sachbearbeiter.metrics import TicketGauge
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts" / "franz" / "files" / "prometheus-rules.yaml"
 ALERT_TESTS = Path(__file__).resolve().parent / "promtool" / "franz-alerts.test.yaml"
 DASHBOARDS = sorted((ROOT / "charts" / "franz" / "dashboards").glob("*.json"))
+DASHBOARD_UIDS = ["franz-overview", "franz-services", "franz-tickets"]
 # Grafana's variables, replaced by values of their kind so promtool can parse the expressions.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": "franz", "$service": "aufbereitung"}
 SAMPLE_SUFFIXES = {
@@ -33,32 +39,70 @@ SAMPLE_SUFFIXES = {
     "histogram": ("_bucket", "_sum", "_count", "_created"),
     "gauge": ("",),
 }
+# Labels Prometheus adds to every series from the scrape target (prometheus-operator's ServiceMonitor).
+TARGET_LABELS = {"namespace", "pod", "service", "job", "instance", "container", "endpoint"}
 
 
-def exported_metric_names() -> set[str]:
-    """Every sample name Franz's code registers: import every module, then read the default registry."""
+def start_time_collectors() -> list[Collector]:
+    """Collectors a service registers only when it starts, because their values come from its state:
+    sachbearbeiter's ticket gauge counts the tickets of the partitions it owns at scrape time."""
+    return [TicketGauge(lambda: Counter({("open", "normal", "bug"): 1}))]
+
+
+def _import_everything() -> None:
     for package in (franz, franz_operator):
         for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             if not module.name.endswith("__main__"):
                 importlib.import_module(module.name)
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name Franz's code registers: import every module, then read the default registry,
+    and add the collectors registered at start."""
+    _import_everything()
+    families = [*prometheus_client.REGISTRY.collect()]
+    for collector in start_time_collectors():
+        families.extend(collector.collect())
     names = set()
-    for family in prometheus_client.REGISTRY.collect():
+    for family in families:
         names.update(family.name + suffix for suffix in SAMPLE_SUFFIXES.get(family.type, ("",)))
     return {name for name in names if name.startswith("franz_")}
 
 
-def dashboard_expressions() -> Iterator[tuple[str, str, str]]:
-    """(dashboard uid, panel title, PromQL) for every query target and query variable."""
+def exported_labels() -> dict[str, set[str]]:
+    """The label names of every sample name Franz's code defines (`le` for histogram buckets)."""
+    _import_everything()
+    labels: dict[str, set[str]] = {}
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith(("franz.", "franz_operator.")):
+            continue
+        for metric in vars(module).values():
+            if isinstance(metric, MetricWrapperBase):
+                for family in metric.describe():
+                    for suffix in SAMPLE_SUFFIXES[family.type]:
+                        extra = {"le"} if suffix == "_bucket" else set()
+                        labels[family.name + suffix] = set(metric._labelnames) | extra
+    for collector in start_time_collectors():
+        for family in collector.collect():
+            labels[family.name] = {name for sample in family.samples for name in sample.labels}
+    return labels
+
+
+def dashboard_expressions(*, legends: bool = False) -> Iterator[tuple[str, str, str]]:
+    """(dashboard uid, panel title, PromQL) for every query target and query variable; with `legends`,
+    the target's legend (or the variable's label) is appended to the PromQL after a newline."""
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
-                yield dashboard["uid"], panel["title"], target["expr"]
+                legend = f"\n{target['legendFormat']}" if legends else ""
+                yield dashboard["uid"], panel["title"], target["expr"] + legend
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":
-                query = re.fullmatch(r"label_values\((.+), \w+\)", variable["query"]["query"])
+                query = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
                 assert query, variable
-                yield dashboard["uid"], f"variable {variable['name']}", query.group(1)
+                legend = f"\n{{{{{query.group(2)}}}}}" if legends else ""
+                yield dashboard["uid"], f"variable {variable['name']}", query.group(1) + legend
 
 
 def rule_expressions() -> Iterator[tuple[str, str]]:
@@ -69,6 +113,23 @@ def rule_expressions() -> Iterator[tuple[str, str]]:
 
 def metrics_in(expr: str) -> set[str]:
     return set(re.findall(r"\bfranz_\w+", expr))
+
+
+def unknown_labels(expr: str, legend: str, labels: dict[str, set[str]]) -> set[str]:
+    """Label names an expression (or its legend) uses that none of its metrics carries: a typo there
+    matches nothing, or groups everything into one series, without any error."""
+    used = metrics_in(expr)
+    known = set().union(*(labels.get(name, set()) for name in used)) | TARGET_LABELS
+    named = set()
+    for metric, matchers in re.findall(r"\b(franz_\w+)\{([^}]*)\}", expr):
+        # A selector's labels must be the selected metric's own.
+        named |= (
+            set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", matchers)) - labels.get(metric, set()) - TARGET_LABELS
+        )
+    for grouping in re.findall(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)", expr):
+        named |= {label.strip() for label in grouping.split(",") if label.strip()} - known
+    named |= set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend)) - known
+    return named
 
 
 def promtool_run(promtool: Path, *args: str) -> str:
@@ -100,6 +161,16 @@ def test_every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not() -> No
         assert any(expectations), f"{name}: no case where it fires"
 
 
+def test_alerts_use_only_labels_their_metrics_carry() -> None:
+    labels = exported_labels()
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            annotations = " ".join(rule["annotations"].values())
+            # `$labels.x` in annotations must survive the expression's aggregation too.
+            legend = " ".join(f"{{{{{name}}}}}" for name in re.findall(r"\$labels\.(\w+)", annotations))
+            assert unknown_labels(rule["expr"], legend, labels) == set(), rule["alert"]
+
+
 def test_every_alert_has_a_severity_summary_and_description() -> None:
     for group in yaml.safe_load(RULES.read_text())["groups"]:
         for rule in group["rules"]:
@@ -126,7 +197,24 @@ def test_exported_metrics_are_found() -> None:
         "franz_webhook_disabled",
         "franz_ticket_publish_seconds_bucket",
         "franz_operator_pipelines",
+        "franz_tickets",  # registered when sachbearbeiter starts
+        "franz_ticket_time_to_close_seconds_bucket",
+        "franz_ticket_close_notices_total",
     } <= exported_metric_names()
+    labels = exported_labels()
+    assert labels["franz_tickets"] == {"status", "priority", "category"}
+    assert labels["franz_ticket_commands_total"] == {"command", "outcome"}
+    assert labels["franz_ticket_time_to_assign_seconds_bucket"] == {"priority", "le"}
+    assert labels["franz_consumer_lag_records"] == {"service", "topic", "partition"}
+
+
+def test_the_label_check_catches_what_it_is_for() -> None:
+    labels = exported_labels()
+    assert unknown_labels('sum by (status) (franz_tickets{status!="closed"})', "{{status}}", labels) == set()
+    # The bot's command counter has no `code`, sachbearbeiter's tickets no `reason`; legends are checked.
+    assert unknown_labels('sum(franz_bot_ticket_commands_total{code="closed"})', "", labels) == {"code"}
+    assert unknown_labels("sum by (reason) (franz_tickets)", "", labels) == {"reason"}
+    assert unknown_labels("sum by (status) (franz_tickets)", "{{state}}", labels) == {"state"}
 
 
 def test_dashboards_have_fixed_unique_uids_and_a_datasource_variable() -> None:
@@ -143,7 +231,7 @@ def test_dashboards_have_fixed_unique_uids_and_a_datasource_variable() -> None:
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
             for target in panel["targets"]:
                 assert target["datasource"] == panel["datasource"], panel["title"]
-    assert sorted(uids) == ["franz-overview", "franz-services"]
+    assert sorted(uids) == DASHBOARD_UIDS
 
 
 def test_dashboard_panels_do_not_overlap() -> None:
@@ -186,7 +274,7 @@ def test_every_dashboard_expression_parses(promtool: Path, tmp_path: Path) -> No
     assert f"SUCCESS: {len(rules)} rules found" in promtool_run(promtool, "check", "rules", str(path))
 
 
-@pytest.mark.parametrize("uid", ["franz-overview", "franz-services"])
+@pytest.mark.parametrize("uid", DASHBOARD_UIDS)
 def test_dashboards_use_only_metrics_franz_exports(uid: str) -> None:
     known = exported_metric_names()
     for dashboard, title, expr in dashboard_expressions():
@@ -195,3 +283,44 @@ def test_dashboards_use_only_metrics_franz_exports(uid: str) -> None:
         used = metrics_in(expr)
         assert used, f"{title}: {expr}"
         assert used <= known, f"{title}: {sorted(used - known)}"
+
+
+@pytest.mark.parametrize("uid", DASHBOARD_UIDS)
+def test_dashboards_use_only_labels_their_metrics_carry(uid: str) -> None:
+    labels = exported_labels()
+    for dashboard, title, query in dashboard_expressions(legends=True):
+        if dashboard == uid:
+            expr, _, legend = query.partition("\n")
+            assert unknown_labels(expr, legend, labels) == set(), f"{title}: {expr}"
+
+
+def test_tickets_dashboard_shows_the_ticket_analytics() -> None:
+    """What issue #8 asks the dashboard for: open tickets by status, priority and category, created and
+    closed rates, response times, refusals; and what operators need beside: reopens, close notices,
+    restores and sachbearbeiter's lag."""
+    tickets = json.loads((ROOT / "charts" / "franz" / "dashboards" / "franz-tickets.json").read_text())
+    exprs = {p["title"]: [t["expr"] for t in p["targets"]] for p in tickets["panels"] if p["type"] != "row"}
+    for label in ("status", "priority", "category"):
+        assert exprs[f"Open tickets by {label}"] == [
+            f'sum by ({label}) (franz_tickets{{namespace=~"$namespace", status!="closed"}})'
+        ]
+    assert exprs["Created and closed per hour"] == [
+        'sum(rate(franz_tickets_created_total{namespace=~"$namespace"}[1h])) * 3600',
+        'sum(rate(franz_tickets_closed_total{namespace=~"$namespace"}[1h])) * 3600',
+    ]
+    for title, histogram in (
+        ("Time to assign", "franz_ticket_time_to_assign_seconds"),
+        ("Time to close", "franz_ticket_time_to_close_seconds"),
+    ):
+        assert exprs[title] == [
+            f'histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{namespace=~"$namespace"}}[1d])))'
+            for q in (0.5, 0.9)
+        ]
+    used = set().union(*(metrics_in(expr) for targets in exprs.values() for expr in targets))
+    assert {
+        "franz_ticket_commands_total",
+        "franz_tickets_reopened_total",
+        "franz_ticket_close_notices_total",
+        "franz_ticket_restore_seconds_bucket",
+        "franz_consumer_lag_records",
+    } <= used

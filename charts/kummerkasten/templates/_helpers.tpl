@@ -1,4 +1,7 @@
-{{/* kummerkasten's own variables; the token is a secret, the intake topic comes from the pipeline's ConfigMap. */}}
+{{/*
+kummerkasten's own variables; the token is a secret. Topics and the bot's group on ticket-events
+(KUMMERKASTEN_GROUP_ID) come from the pipeline's ConfigMap and are not set here: env would shadow it.
+*/}}
 {{- define "kummerkasten.env" -}}
 {{ include "franz-lib.secretEnv" (list . "DISCORD_TOKEN") }}
 - {name: TICKET_COOLDOWN_SECONDS, value: {{ .Values.ticketCooldownSeconds | quote }}}
@@ -7,5 +10,8 @@
 {{- end }}
 {{- with .Values.discordGuildId }}
 - {name: DISCORD_GUILD_ID, value: {{ . | quote }}}
+{{- end }}
+{{- with .Values.staffRoleId }}
+- {name: STAFF_ROLE_ID, value: {{ . | quote }}}
 {{- end }}
 {{- end -}}
