@@ -584,7 +584,7 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
     wait_condition(kube, namespace, "support", "Ready", "True", timeout=60)
 
     deployments = kube.list_objects(DEPLOYMENT, namespace, label_selector=f"{LABEL_PIPELINE}=support")
-    assert len(deployments) == 3
+    assert len(deployments) == 4
     for deployment in deployments:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for source in container.get("envFrom") or []:

@@ -161,7 +161,8 @@ class LifecycleStage(Stage):
             letter = contracts.dead_letter(
                 error=error, value=record.value, service=SERVICE, source=coordinates(record)
             )
-            batch.dead.append(Output(self.topics.dlq, record.key, contracts.encode(letter), "dlq"))
+            outcome = f"dlq_{letter['error_type']}"  # as aufbereitung labels its dead letters
+            batch.dead.append(Output(self.topics.dlq, record.key, contracts.encode(letter), outcome))
             return
         change = ledger.apply(event)
         batch.events.append(event)
@@ -211,8 +212,8 @@ class LifecycleStage(Stage):
         records = runtime_metrics.RECORDS
         records.labels(SERVICE, self.topics.events, "ok").inc(len(batch.events))
         records.labels(SERVICE, self.topics.state, "ok").inc(len(batch.states))
-        if batch.dead:
-            records.labels(SERVICE, self.topics.dlq, "dlq").inc(len(batch.dead))
+        for outcome, count in Counter(output.outcome for output in batch.dead).items():
+            records.labels(SERVICE, self.topics.dlq, outcome).inc(count)
         for (command, outcome), count in batch.commands.items():
             metrics.COMMANDS.labels(command, outcome).inc(count)
         for change in batch.changes:
