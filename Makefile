@@ -44,6 +44,7 @@ bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
 	$(PY) benchmarks/sachbearbeiter.py
+	$(PY) benchmarks/operator.py
 
 # Regenerate the charts' values schemas, the operator chart's CRD and the dashboards (tests fail while stale).
 charts: setup

@@ -209,19 +209,20 @@ class TopicState:
         return entry
 
 
-def strimzi_topic_state(topic: Topic, found: Mapping[str, Any] | None) -> TopicState:
+WAITING_FOR_STRIMZI = "waiting for Strimzi"
+
+
+def strimzi_topic_state(topic: Topic, found: Mapping[str, Any]) -> TopicState:
     """A topic's state from its KafkaTopic as Strimzi's topic operator reports it."""
-    if found is None:
-        return TopicState(topic.role, topic.name, 0, 0, False, "KafkaTopic not created yet")
     status = found.get("status") or {}
     spec = found.get("spec") or {}
     partitions, replicas = int(spec.get("partitions", 0)), int(spec.get("replicas", 0))
     generation = (found.get("metadata") or {}).get("generation")
     if status.get("observedGeneration") != generation:
-        return TopicState(topic.role, topic.name, partitions, replicas, False, "waiting for Strimzi")
+        return TopicState(topic.role, topic.name, partitions, replicas, False, WAITING_FOR_STRIMZI)
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     if ready is None:
-        return TopicState(topic.role, topic.name, partitions, replicas, False, "waiting for Strimzi")
+        return TopicState(topic.role, topic.name, partitions, replicas, False, WAITING_FOR_STRIMZI)
     if ready.get("status") == "True":
         return TopicState(topic.role, topic.name, partitions, replicas, True)
     reason = ready.get("reason") or "NotReady"

@@ -234,9 +234,13 @@ class Reconciler:
                 continue
             applied = self._kube.write_if_changed(current, desired)
             self._note(result.changes, applied, f"KafkaTopic {pipeline.strimzi_namespace}/{name}")
-            result.states.append(
-                builders.strimzi_topic_state(topic, current if applied == "unchanged" else None)
-            )
+            if current is not None and applied == "unchanged":
+                result.states.append(builders.strimzi_topic_state(topic, current))
+            else:  # just written: Strimzi has not seen this version yet
+                waiting = builders.WAITING_FOR_STRIMZI
+                result.states.append(
+                    TopicState(topic.role, topic.name, topic.partitions, topic.replicas, False, waiting)
+                )
         return result
 
     def _owned_kafka_topics(self, pipeline: Pipeline) -> list[dict[str, Any]]:

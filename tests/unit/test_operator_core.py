@@ -142,7 +142,6 @@ def test_strimzi_status_is_read_only_when_it_describes_the_current_generation() 
             "conditions": [{"type": "Ready", "status": "False", "reason": "NotSupported", "message": "no"}],
         },
     }
-    assert builders.strimzi_topic_state(topic, None).message == "KafkaTopic not created yet"
     assert builders.strimzi_topic_state(topic, stale).message == "waiting for Strimzi"
     state = builders.strimzi_topic_state(topic, refused)
     assert (state.ready, state.message) == (False, "Strimzi: NotSupported: no")
