@@ -23,18 +23,19 @@ CLUSTER_RULES: Final[list[Rule]] = [
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     # The pipelines: watched; patched for kopf's finalizer and progress annotations; status written.
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
     # Strimzi backend: the topics, watched so their Ready conditions reach the pipeline at once.
     {
         "apiGroups": ["kafka.strimzi.io"],
         "resources": ["kafkatopics"],
         "verbs": ["get", "list", "watch", "create", "patch", "delete"],
     },
-    # The projected config and secrets; source Secrets are only read.
+    # The projected config and secrets (server-side apply creates them, so `create` too; the garbage
+    # collector deletes them with their pipeline); source Secrets are only read.
     {
         "apiGroups": [""],
         "resources": ["configmaps", "secrets"],
-        "verbs": ["get", "create", "patch", "delete"],
+        "verbs": ["get", "create", "patch"],
     },
     # Rollouts: the pipeline's Deployments get the hash of config and secrets in their pod template.
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "patch"]},
