@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import secrets as random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -274,7 +274,7 @@ class Reconciler:
             reason=reason,
             message=message,
             now=self._clock(),
-            suffix=random.token_hex(8),
+            suffix=uuid.uuid4().hex[:16],  # Event names must be unique
         )
         try:
             self._kube.create(EVENT, pipeline.namespace, body)
