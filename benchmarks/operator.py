@@ -11,12 +11,15 @@ Targets: p50 ≤ 3 s for one, ≤ 60 s for 100, RSS ≤ 150 MB.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from kubernetes import config
 from franz.devstack.kafka import LocalKafka
 from franz.devstack.kube import LocalControlPlane
 from franz.devstack.process import ManagedProcess, free_port, log_tail
-from franz_operator.constants import GROUP, KIND, TOPIC_ROLES, VERSION
+from franz_operator.constants import CRD_NAME, GROUP, KIND, TOPIC_ROLES, VERSION
 from franz_operator.crd import custom_resource_definition
 from franz_operator.kube import PIPELINE, Kind, Kube
 from franz_operator.pipeline import from_body
@@ -48,24 +51,45 @@ def pipeline(name: str, bootstrap: str) -> dict[str, Any]:
     }
 
 
-def ready(kube: Kube, namespace: str, name: str) -> bool:
-    found = kube.get(PIPELINE, namespace, name) or {}
-    conditions = (found.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+def condition_true(found: dict[str, Any] | None, kind: str) -> bool:
+    """Whether an object's status has condition `kind` True (pipelines: Ready; CRDs: Established)."""
+    conditions = ((found or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == kind and c["status"] == "True" for c in conditions)
+
+
+def pipeline_ready(kube: Kube, namespace: str, name: str) -> bool:
+    return condition_true(kube.get(PIPELINE, namespace, name), "Ready")
+
+
+def poll(predicate: Callable[[], bool], *, what: str, timeout: float = 300, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def wait_all_ready(kube: Kube, namespace: str, names: list[str], timeout: float = 300) -> None:
     waiting = set(names)
-    deadline = time.monotonic() + timeout
-    while waiting:
-        if time.monotonic() > deadline:
-            sys.exit(f"not Ready after {timeout} s: {sorted(waiting)[:5]}")
-        items = kube.list_objects(PIPELINE, namespace)
-        for item in items:
-            conditions = (item.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                waiting.discard(item["metadata"]["name"])
-        time.sleep(0.05)
+
+    def all_ready() -> bool:
+        ready = {
+            i["metadata"]["name"]
+            for i in kube.list_objects(PIPELINE, namespace)
+            if condition_true(i, "Ready")
+        }
+        waiting.difference_update(ready)
+        return not waiting
+
+    poll(all_ready, what=f"{len(names)} pipelines Ready", timeout=timeout, interval=0.05)
 
 
 def rss_mb(pid: int, field: str) -> float:
@@ -87,7 +111,8 @@ def main() -> None:
         client = config.new_client_from_config(config_file=str(plane.kubeconfig))
         kube = Kube(client)
         kube.create(CRD, "", custom_resource_definition())
-        time.sleep(2)  # the CRD becomes established
+        poll(lambda: condition_true(kube.get(CRD, "", CRD_NAME), "Established"), what="the CRD established")
+        metrics_port = free_port()
         operator = ManagedProcess(
             "operator",
             [sys.executable, "-m", "franz", "operator"],
@@ -95,11 +120,13 @@ def main() -> None:
             env={
                 **os.environ,
                 "KUBECONFIG": str(plane.kubeconfig),
-                "METRICS_PORT": str(free_port()),
+                "METRICS_PORT": str(metrics_port),
                 "LOG_LEVEL": "WARNING",
             },
         )
         operator.start()
+        # Ready once kopf's watches are up: a pipeline applied earlier would be timed from the wrong moment.
+        operator.wait_ready(lambda: answers(f"http://127.0.0.1:{metrics_port}/readyz"), timeout=60)
         try:
             run(kube, kafka.bootstrap, operator.pid, args.single, args.many)
         finally:
@@ -111,7 +138,6 @@ def main() -> None:
 def run(kube: Kube, bootstrap: str, pid: int, single: int, many: int) -> None:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    time.sleep(3)  # the operator's watches are up
     print(f"operator RSS at idle: {rss_mb(pid, 'VmRSS'):.1f} MB")
 
     durations = []
@@ -119,8 +145,7 @@ def run(kube: Kube, bootstrap: str, pid: int, single: int, many: int) -> None:
         name = f"one-{n}"
         started = time.perf_counter()
         kube.create(PIPELINE, namespace, pipeline(name, bootstrap))
-        while not ready(kube, namespace, name):
-            time.sleep(0.02)
+        poll(functools.partial(pipeline_ready, kube, namespace, name), what=f"{name} Ready")
         durations.append(time.perf_counter() - started)
     print(
         f"one pipeline, apply → Ready ({single} runs): p50 {statistics.median(durations):.2f} s, "

@@ -140,7 +140,9 @@ class Reconciler:
                 )
         self._written[pipeline.uid] = status
         ready = all(c.status == "True" for c in conditions)
-        log.info(
+        # Every resync reconciles every pipeline: a quiet one that stays Ready is not news.
+        log.log(
+            logging.INFO if changes or not ready else logging.DEBUG,
             "reconciled",
             extra={
                 "pipeline": f"{pipeline.namespace}/{pipeline.name}",

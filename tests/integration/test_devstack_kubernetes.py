@@ -13,7 +13,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from franz.devstack.kube import KUBERNETES_VERSION, LocalControlPlane
-from tests.helpers import wait_until
+from tests.helpers import install_crd
 
 GROUP = "smoke.franz.dev"
 
@@ -58,13 +58,7 @@ def test_api_server_validates_custom_resources_against_the_crd_schema(kubeconfig
     api = _api(kubeconfig)
     plural = f"widgets{uuid.uuid4().hex[:8]}s"
     crd = _widget_crd(plural)
-    client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
-
-    def established() -> bool:
-        current = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"{plural}.{GROUP}")
-        return any(c.type == "Established" and c.status == "True" for c in current.status.conditions or [])
-
-    wait_until(established, timeout=30)
+    install_crd(api, crd)
     objects = client.CustomObjectsApi(api)
     kind = crd["spec"]["names"]["kind"]  # type: ignore[index]
     good = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": "good"}, "spec": {"size": 3}}
