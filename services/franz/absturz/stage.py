@@ -11,14 +11,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from franz.absturz import metrics
 from franz.absturz.core import AlertGroup, Message, collapse, pack, parse_alert, unrenderable
 from franz.absturz.exceptions import WebhookRejected
 from franz.absturz.webhook import DiscordWebhook
-from franz.runtime.loop import Offsets, Stage
+from franz.runtime.loop import Stage
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,8 @@ Coordinates = tuple[str, int, int]
 class AlertStage(Stage):
     def __init__(self, webhook: DiscordWebhook) -> None:
         self.webhook = webhook
-        self._delivered: set[Coordinates] = (
-            set()
-        )  # accepted by Discord, not yet committed; bounded by a batch
+        # Accepted by Discord while the batch is in hand: a retried batch does not post them again.
+        self._delivered: set[Coordinates] = set()
         self._received: set[Coordinates] = set()
 
     def is_ready(self) -> bool:
@@ -77,7 +75,6 @@ class AlertStage(Stage):
                 if alert.record_timestamp_ms:
                     metrics.DELIVERY_SECONDS.observe(max(now - alert.record_timestamp_ms / 1000, 0.0))
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
-        consumer.commit(offsets)
+    def completed(self) -> None:
         self._delivered.clear()
         self._received.clear()

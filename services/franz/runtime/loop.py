@@ -5,7 +5,13 @@ broker, a webhook accepted), and only then are the batch's offsets committed. Wh
 nothing is committed: the consumer seeks back to the batch's first offsets and tries again after a
 backoff, so a failed side effect is retried and never skipped. Batches are handled synchronously between
 polls, and rebalances only happen inside `poll`, so a revoked partition never has handled-but-uncommitted
-records and never receives a commit after it was revoked.
+records.
+
+Offsets of delivered batches are committed asynchronously: the next batch is polled while the commit is
+on its way, which takes a broker round trip off every batch (and off every record's latency). An offset
+stays "uncommitted" until the broker confirms it; a failed commit is covered by the next one (offsets only
+grow), and the stop commits whatever is left synchronously. Transactional stages commit inside their
+transaction instead, synchronously, because the commit is part of the delivery.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ _REBALANCE_ERRORS = (
 class Stage(ABC):
     """What a service does with a batch. `deliver` must finish every side effect or raise."""
 
-    # True when the commit is part of the side effect (a Kafka transaction): a failed commit then undoes
-    # the delivery and the batch must be delivered again. Otherwise a delivered batch stays delivered.
+    # True when the commit is part of the side effect (a Kafka transaction): the stage then commits in
+    # `commit`, a failed commit undoes the delivery and the batch is delivered again. Otherwise the loop
+    # commits, and a delivered batch stays delivered whatever happens to its commit.
     atomic_commit = False
 
     def begin(self) -> None:  # noqa: B027 - optional hook
@@ -59,7 +66,12 @@ class Stage(ABC):
     def deliver(self, records: Sequence[ConsumerRecord]) -> None: ...
 
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
-        consumer.commit(offsets)
+        """Atomic stages only: commit the offsets together with the delivery, or raise."""
+        raise NotImplementedError(f"{type(self).__name__} sets atomic_commit but does not commit")
+
+    def completed(self) -> None:  # noqa: B027 - optional hook
+        """Called once per delivered batch after its offsets were committed (atomic stages) or handed to
+        the consumer to commit: the batch will not be delivered again by this process."""
 
     def abort(self) -> None:  # noqa: B027 - optional hook
         """Called after a failed batch, before it is retried."""
@@ -100,8 +112,9 @@ class KafkaLoop:
         self._stop = threading.Event()
         self._assigned = False
         self._healthy_poll = False
-        # Offsets of delivered batches whose commit a rebalance interrupted; committed with the next batch.
-        self._pending: Offsets = {}
+        # Offsets of delivered batches that the broker has not yet confirmed as committed.
+        self._uncommitted: Offsets = {}
+        self._commits_in_flight = 0
         self.consumer = new_consumer(
             config.bootstrap,
             client_id=f"franz-{config.service}",
@@ -135,7 +148,7 @@ class KafkaLoop:
 
     def run(self) -> None:
         self._wait_for_topics()
-        self.consumer.subscribe(list(self.config.topics), listener=_StageListener(self.stage))
+        self.consumer.subscribe(list(self.config.topics), listener=_Listener(self))
         backoff = self.config.retry_initial_seconds
         log.info("consuming", extra={"topics": list(self.config.topics), "group": self.config.group_id})
         try:
@@ -157,8 +170,8 @@ class KafkaLoop:
                 self._assigned = bool(self.consumer.assignment())
                 self._record_lag()
                 if not polled:
-                    if self._pending:
-                        self._commit_pending()
+                    if self._uncommitted and not self._commits_in_flight:
+                        self._commit_async()  # an earlier commit failed: try again while idle
                     continue
                 if self._handle(polled):
                     backoff = self.config.retry_initial_seconds
@@ -216,40 +229,78 @@ class KafkaLoop:
             # Deliberately broad: whatever went wrong, the batch's offsets must stay uncommitted.
             self._failed(polled, error, records)
             return False
-        try:
-            self.stage.commit(self.consumer, {**self._still_assigned(self._pending), **offsets})
-        except _REBALANCE_ERRORS as error:
-            if self.stage.atomic_commit:
+        if self.stage.atomic_commit:
+            try:
+                self.stage.commit(self.consumer, offsets)
+            except Exception as error:
                 self._failed(polled, error, records)
-                return True  # the rebalance completes in the next poll; no reason to wait
-            # Delivered is delivered: keep the offsets and commit them once the group has settled.
-            self._pending.update(offsets)
-            log.info(
-                "commit deferred until the rebalance completes", extra={"error_class": type(error).__name__}
-            )
-            return True
-        except Exception as error:
-            self._failed(polled, error, records)
-            return False
-        self._pending.clear()
+                # A rebalance completes in the next poll: no reason to wait before it.
+                return isinstance(error, _REBALANCE_ERRORS)
+            metrics.LAST_SUCCESS.labels(service).set_to_current_time()
+        else:
+            self._uncommitted.update(offsets)
+            self._commit_async()
+        self.stage.completed()
         metrics.BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
-        metrics.LAST_SUCCESS.labels(service).set_to_current_time()
         return True
 
-    def _commit_pending(self) -> None:
-        pending = self._still_assigned(self._pending)
-        if not pending:
-            self._pending.clear()
+    def _commit_async(self) -> None:
+        """Send every uncommitted offset of a partition we still own; `_committed` hears the answer."""
+        offsets = self._still_assigned(self._uncommitted)
+        if not offsets:
             return
         try:
-            self.stage.commit(self.consumer, pending)
-        except _REBALANCE_ERRORS:
+            self.consumer.commit_async(offsets, callback=self._committed)
+        except Exception as error:
+            # The offsets stay uncommitted and go out with the next batch's commit.
+            log.warning(
+                "commit not sent; retrying with the next batch",
+                extra={"error": str(error), "error_class": type(error).__name__},
+            )
             return
-        except Exception:
-            log.warning("committing deferred offsets failed; retrying with the next batch", exc_info=True)
+        self._commits_in_flight += 1
+
+    def _committed(self, offsets: Offsets, result: object) -> None:
+        """Commit callback. The consumer runs it inside `poll`/`commit` on the loop's thread, or inside a
+        rebalance listener while that thread waits for it: never concurrently with the loop."""
+        self._commits_in_flight -= 1
+        if isinstance(result, Exception):
+            # Delivered is delivered: the offsets stay uncommitted, and the next commit covers them.
+            _log_commit_failure("commit failed; the next commit covers its offsets", result)
             return
-        self._pending.clear()
+        for tp, offset in offsets.items():
+            if self._uncommitted.get(tp) == offset:  # not when a later batch's offset is still on its way
+                del self._uncommitted[tp]
         metrics.LAST_SUCCESS.labels(self.config.service).set_to_current_time()
+
+    def _commit_remaining(self) -> None:
+        """On stop: wait for the broker to confirm every uncommitted offset we still own."""
+        offsets = self._still_assigned(self._uncommitted)
+        if not offsets:
+            return
+        try:
+            self.consumer.commit(offsets)
+        except Exception as error:
+            log.warning(
+                "final commit failed; the next owner of these partitions will see their last records again",
+                extra={"error": str(error), "error_class": type(error).__name__},
+            )
+            return
+        self._uncommitted.clear()
+        metrics.LAST_SUCCESS.labels(self.config.service).set_to_current_time()
+
+    def _revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Inside `poll`, before partitions move away: their last offsets go out now (the listener must not
+        block), and from then on they belong to their next owner."""
+        leaving = {tp: self._uncommitted[tp] for tp in partitions if tp in self._uncommitted}
+        if leaving:
+            try:
+                self.consumer.commit_async(leaving, callback=_revoked_commit_answered)
+            except Exception as error:
+                _revoked_commit_answered(leaving, error)
+            for tp in leaving:
+                self._uncommitted.pop(tp, None)  # sending may have run a callback that removed it
+        self.stage.revoked(list(partitions))
 
     def _still_assigned(self, offsets: Offsets) -> Offsets:
         """Offsets of partitions we still own: a revoked partition's records are its new owner's now."""
@@ -302,26 +353,41 @@ class KafkaLoop:
                 )
 
     def close(self) -> None:
-        """Flush the stage, then leave the group at once so partitions move without a session timeout."""
+        """Flush the stage, commit what was delivered, then leave the group at once so partitions move
+        without a session timeout."""
         try:
+            self._commit_remaining()
             self.stage.close()
         finally:
             self.consumer.close(autocommit=False)
         log.info("stopped", extra={"group": self.config.group_id})
 
 
-class _StageListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands rebalances to the stage. Batches are handled between polls, so neither hook ever runs while
-    a batch is half delivered."""
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands rebalances to the loop and its stage. Batches are handled between polls, so neither hook
+    ever runs while a batch is half delivered."""
 
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
+    def __init__(self, loop: KafkaLoop) -> None:
+        self.loop = loop
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self.stage.revoked(list(revoked))
+        self.loop._revoked(list(revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self.stage.assigned(list(assigned))
+        self.loop.stage.assigned(list(assigned))
+
+
+def _log_commit_failure(message: str, error: BaseException) -> None:
+    """A rebalance interrupting a commit is routine (INFO); anything else deserves a look (WARNING)."""
+    level = logging.INFO if isinstance(error, _REBALANCE_ERRORS) else logging.WARNING
+    log.log(level, message, extra={"error": str(error), "error_class": type(error).__name__})
+
+
+def _revoked_commit_answered(_: Offsets, result: object) -> None:
+    if isinstance(result, Exception):
+        _log_commit_failure(
+            "commit of revoked partitions failed; their next owner will see their last records again", result
+        )
 
 
 def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +49,8 @@ class ProduceStage(Stage):
         self.producer = self._new_producer()
         self.transform = transform
         self.ack_timeout = ack_timeout
-        self._pending_counts: dict[tuple[str, str], int] = {}
+        # Outputs of the batch in hand by (topic, outcome), counted once the batch is completed.
+        self._pending_counts: Counter[tuple[str, str]] = Counter()
 
     def _new_producer(self) -> KafkaProducer:
         return self._factory()
@@ -59,10 +61,7 @@ class ProduceStage(Stage):
         outputs = [output for record in records for output in self.transform(record)]
         send = self.producer.send
         futures = [send(output.topic, key=output.key, value=output.value) for output in outputs]
-        # Added to, not replaced: a batch whose commit a rebalance deferred is counted when it commits.
-        for output in outputs:
-            key = (output.topic, output.outcome)
-            self._pending_counts[key] = self._pending_counts.get(key, 0) + 1
+        self._pending_counts = Counter((output.topic, output.outcome) for output in outputs)
         return futures
 
     def deliver(self, records: Sequence[ConsumerRecord]) -> None:
@@ -70,17 +69,13 @@ class ProduceStage(Stage):
         self.producer.flush(timeout=self.ack_timeout)
         require_acknowledged(futures, timeout=self.ack_timeout)
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
-        consumer.commit(offsets)
-        self._count()
-
-    def _count(self) -> None:
+    def completed(self) -> None:
         for (topic, outcome), count in self._pending_counts.items():
             metrics.RECORDS.labels(self.service, topic, outcome).inc(count)
-        self._pending_counts = {}
+        self._pending_counts.clear()
 
     def abort(self) -> None:
-        self._pending_counts = {}
+        self._pending_counts.clear()
         old, self.producer = self.producer, self._new_producer()
         old.close(timeout=0)
 
@@ -114,10 +109,9 @@ class TransactionalProduceStage(ProduceStage):
     def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
         self.producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
         self.producer.commit_transaction()
-        self._count()
 
     def abort(self) -> None:
-        self._pending_counts = {}
+        self._pending_counts.clear()
         try:
             self.producer.abort_transaction()
         except Exception:

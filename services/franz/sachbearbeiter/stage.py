@@ -3,9 +3,9 @@
 Per batch: decide every record against the partition's ledger, send the events and wait until the broker
 acknowledged all of them, only then send the tickets' new states (and dead letters) and wait again; the
 loop commits the input offsets after that. So a state record never describes an event the log lacks,
-and a crash at any point leaves at most the batch in flight to be replayed, which yields the same events
-with the same ids, skipped by every fold; the skipped input's ticket state is sent again, which repairs
-a state that the crash left behind its events.
+and a crash at any point leaves at most the batches since the last confirmed commit to be replayed,
+which yields the same events with the same ids, skipped by every fold; the skipped input's ticket state
+is sent again, which repairs a state that the crash left behind its events.
 
 Where the memory comes from: each partition's ledger is folded from that partition's events when the
 group assigns it, and forgotten when it is revoked. After a failed batch every ledger is folded again,
@@ -20,14 +20,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
 from franz.aufbereitung.core import coordinates
 from franz.contracts import ContractError, TicketEvent, TicketState
 from franz.runtime import metrics as runtime_metrics
-from franz.runtime.loop import Offsets, Stage, require_acknowledged
+from franz.runtime.loop import Stage, require_acknowledged
 from franz.runtime.produce import Output
 from franz.sachbearbeiter import core, metrics
 from franz.sachbearbeiter.eventlog import partition_for
@@ -77,7 +77,7 @@ class LifecycleStage(Stage):
         self.ack_timeout = ack_timeout
         self.ledgers: dict[int, core.Ledger] = {}
         self._owned: set[int] = set()
-        self._uncommitted: list[_Batch] = []
+        self._in_hand: _Batch | None = None  # delivered, counted in the metrics once completed
 
     def assigned(self, partitions: Sequence[TopicPartition]) -> None:
         """Fold the new partitions at once, so the ticket gauges are whole before the first record."""
@@ -135,7 +135,7 @@ class LifecycleStage(Stage):
             ]
             + [(output.topic, output.key, output.value) for output in batch.dead]
         )
-        self._uncommitted.append(batch)
+        self._in_hand = batch
 
     def _handle(self, record: ConsumerRecord, batch: _Batch) -> None:
         ledger = self.ledgers[record.partition]
@@ -202,13 +202,10 @@ class LifecycleStage(Stage):
             self.producer.flush(timeout=self.ack_timeout)
             require_acknowledged(futures, timeout=self.ack_timeout)
 
-    def commit(self, consumer: KafkaConsumer, offsets: Offsets) -> None:
-        consumer.commit(offsets)
-        for batch in self._uncommitted:
-            self._count(batch)
-        self._uncommitted = []
-
-    def _count(self, batch: _Batch) -> None:
+    def completed(self) -> None:
+        batch, self._in_hand = self._in_hand, None
+        if batch is None:
+            return
         records = runtime_metrics.RECORDS
         records.labels(SERVICE, self.topics.events, "ok").inc(len(batch.events))
         records.labels(SERVICE, self.topics.state, "ok").inc(len(batch.states))
@@ -221,7 +218,7 @@ class LifecycleStage(Stage):
 
     def abort(self) -> None:
         """Memory may now hold effects whose events never reached the log: fold every ledger again."""
-        self._uncommitted = []
+        self._in_hand = None
         self.ledgers.clear()
         old, self.producer = self.producer, self._factory()
         old.close(timeout=0)
