@@ -71,8 +71,13 @@ def kafka_libs() -> Path:
 
 
 def _cluster_id() -> str:
-    """Kafka's own id format: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """Kafka's own id format: 16 random bytes, URL-safe base64 without padding. Like Kafka's
+    `Uuid.randomUuid`, never one that starts with "-", which `kafka-storage format --cluster-id` would
+    read as an option (one start in 64 failed that way)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:

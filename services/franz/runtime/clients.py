@@ -5,9 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError
 
 from franz.runtime.exceptions import BrokerUnreachable
+
+
+def _finish_pending_joins() -> None:
+    """Make a consumer whose poll timed out in the middle of a rebalance finish that rebalance.
+
+    kafka-python 3.0 leaves a join in flight when `poll`'s timeout expires and awaits it again only while
+    `need_rejoin()` is true. When the group leader rejoins because a subscribed topic grew partitions, the
+    join itself records the new metadata, `need_rejoin()` turns false, and the join is never completed:
+    the member keeps its old (or no) assignment and stops heartbeating, forever. That is how the operator
+    grows partitions, and a 200 ms poll loses this race about once in four. The Java client (and
+    kafka-python 2) count a join in flight as a rejoin still needed; so does this. Regression test:
+    tests/integration/test_runtime.py.
+    """
+    needs_rejoin = ConsumerCoordinator.need_rejoin
+
+    def need_rejoin_or_pending(coordinator: ConsumerCoordinator) -> bool:
+        return bool(needs_rejoin(coordinator)) or getattr(coordinator, "_join_task", None) is not None
+
+    ConsumerCoordinator.need_rejoin = need_rejoin_or_pending
+
+
+_finish_pending_joins()
 
 
 def new_producer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaProducer:

@@ -50,6 +50,10 @@ _REBALANCE_ERRORS = (
     UnknownMemberIdError,
 )
 
+# A stop waits this long for the broker to confirm the last commit (the client's default is five minutes):
+# well inside the charts' 60 s termination grace period, which also covers flushing the producer.
+_FINAL_COMMIT_TIMEOUT_MS = 15_000
+
 
 class Stage(ABC):
     """What a service does with a batch. `deliver` must finish every side effect or raise."""
@@ -279,7 +283,7 @@ class KafkaLoop:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets, timeout_ms=_FINAL_COMMIT_TIMEOUT_MS)
         except Exception as error:
             log.warning(
                 "final commit failed; the next owner of these partitions will see their last records again",
