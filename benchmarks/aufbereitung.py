@@ -231,11 +231,14 @@ def run_latency(bootstrap: str, *, rate: int, seconds: int, warmup_seconds: int)
         warmup, total = rate * warmup_seconds, rate * (warmup_seconds + seconds)
         spawn = multiprocessing.get_context("spawn")
         positioned, results = spawn.Event(), spawn.Queue()
-        reader = spawn.Process(target=read_latencies, args=(bootstrap, target, total, positioned, results))
+        # Daemons: a run that fails (say, the service died) must not leave the benchmark waiting on them.
+        reader = spawn.Process(
+            target=read_latencies, args=(bootstrap, target, total, positioned, results), daemon=True
+        )
         reader.start()
         if not positioned.wait(60):
             raise RuntimeError("the latency reader did not reach the end of the output topic within 60 s")
-        sender = spawn.Process(target=offer, args=(bootstrap, source, rate, total))
+        sender = spawn.Process(target=offer, args=(bootstrap, source, rate, total), daemon=True)
         sender.start()
         samples = results.get(timeout=warmup_seconds + seconds + 120)[warmup:]
         sender.join(60)
