@@ -1,4 +1,5 @@
-"""The operator, running as `franz operator`, against the real kube-apiserver and (admin backend) real Kafka.
+"""The operator, running as `franz operator`, against the real kube-apiserver and (admin backend) real Kafka,
+with the rights of its chart's ClusterRole and nothing more.
 
 Strimzi's topic operator is not running: the tests write the KafkaTopic status it would write.
 Each test works in its own namespace; every wait polls with a deadline.
@@ -19,6 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from franz.devstack.kafka import LocalKafka
+from franz.devstack.kube import LocalControlPlane
 from franz_operator.constants import (
     ANNOTATION_CONFIG_HASH,
     FINALIZER,
@@ -29,10 +31,14 @@ from franz_operator.constants import (
     VERSION,
 )
 from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
+from franz_operator.rbac import CLUSTER_RULES
 from tests.helpers import ServiceProcess, wait_until
 from tests.strimzi import write_status
 
 NAMESPACE = Kind("", "v1", "namespaces")
+SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts")
+CLUSTER_ROLE = Kind("rbac.authorization.k8s.io", "v1", "clusterroles")
+CLUSTER_ROLE_BINDING = Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
 LIFECYCLE = ("commands", "events", "state")
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 WEBHOOK_URL = "https://discord.com/api/webhooks/123/very-secret-webhook-token"
@@ -40,13 +46,67 @@ BOT_TOKEN = "bot-token-that-must-never-leak"
 
 
 @pytest.fixture(scope="module")
-def operator(
-    kube: Kube, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
+def operator_kubeconfig(
+    kube: Kube, control_plane: LocalControlPlane, kubectl: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Credentials of a ServiceAccount bound to exactly `rbac.CLUSTER_RULES`, as the chart deploys it:
+    every test of this module then also proves the operator needs no right its ClusterRole lacks."""
+    name = f"franz-operator-{uuid.uuid4().hex[:8]}"
+    namespace = name
+    kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    kube.create(
+        SERVICE_ACCOUNT,
+        namespace,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}},
+    )
+    rbac_api = "rbac.authorization.k8s.io/v1"
+    kube.create(
+        CLUSTER_ROLE,
+        "",
+        {"apiVersion": rbac_api, "kind": "ClusterRole", "metadata": {"name": name}, "rules": CLUSTER_RULES},
+    )
+    kube.create(
+        CLUSTER_ROLE_BINDING,
+        "",
+        {
+            "apiVersion": rbac_api,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
+    create_token = [
+        kubectl,
+        "--kubeconfig",
+        control_plane.kubeconfig,
+        "create",
+        "token",
+        name,
+        "-n",
+        namespace,
+    ]
+    token = subprocess.run(
+        [*create_token, "--duration", "3h"],  # outlives any run of the suite
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    path = control_plane.write_kubeconfig(
+        tmp_path_factory.mktemp("operator-account") / "kubeconfig", token=token
+    )
+    can_i = [kubectl, "--kubeconfig", path, "auth", "can-i"]
+    refused = subprocess.run([*can_i, "delete", "namespaces"], capture_output=True, text=True)
+    assert refused.stdout.strip() == "no", "the operator acts as its ServiceAccount, not as the admin"
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator(operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     process = ServiceProcess(
         "operator",
         # A short resync so drift tests take seconds; the default is 30 s.
-        env={"KUBECONFIG": str(kubeconfig), "OPERATOR_RESYNC_SECONDS": "2", "LOG_LEVEL": "DEBUG"},
+        env={"KUBECONFIG": str(operator_kubeconfig), "OPERATOR_RESYNC_SECONDS": "2", "LOG_LEVEL": "DEBUG"},
         log_dir=tmp_path_factory.mktemp("operator"),
     )
     process.start()

@@ -259,7 +259,7 @@ class LocalControlPlane:
         started = time.monotonic()
         pki = self.data_dir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
-        ca_path, cert_path, key_path = _certificates(pki)
+        _, cert_path, key_path = _certificates(pki)
         sa_key = _service_account_key(pki)
         tokens = pki / "tokens.csv"
         _write_pem(tokens, f'{self.token},franz-admin,franz-admin,"system:masters"\n'.encode())
@@ -312,10 +312,16 @@ class LocalControlPlane:
         )
         self._apiserver.start()
         self._apiserver.wait_ready(self._ready, timeout=timeout, interval=0.2)
-        self.kubeconfig.write_text(_kubeconfig(server=self.server, ca_path=ca_path, token=self.token))
-        self.kubeconfig.chmod(0o600)
+        self.write_kubeconfig(self.kubeconfig, token=self.token)
         self.start_seconds = time.monotonic() - started
         return self.start_seconds
+
+    def write_kubeconfig(self, path: Path, *, token: str) -> Path:
+        """A kubeconfig for this API server that authenticates with `token` (the admin's, or a
+        ServiceAccount's from the TokenRequest API, to act with exactly that account's rights)."""
+        path.write_text(_kubeconfig(server=self.server, ca_path=self.ca_path, token=token))
+        path.chmod(0o600)
+        return path
 
     def _ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.ca_path))
