@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import os
 import signal
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from franz.exceptions import FranzError
 
-if TYPE_CHECKING:
-    from franz.devstack.supervisor import Supervisor
 
-DEFAULT_UP_PORT = 9092
-
-
-def _stop_event() -> threading.Event:
+def stop_event() -> threading.Event:
     """An event set by SIGTERM or Ctrl-C, so foreground commands can stop in order instead of dying."""
     stop = threading.Event()
 
@@ -33,119 +25,6 @@ def _stop_event() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
-
-
-def cmd_prepare(args: argparse.Namespace) -> int:
-    """Obtain every local component into the cache, so the first test or `franz up` does not wait."""
-    from franz.devstack.cache import progress
-    from franz.devstack.kafka import KAFKA_VERSION, kafka_libs
-    from franz.devstack.kube import prepare_control_plane
-    from franz.devstack.tools import tool, tool_version
-
-    progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
-    prepare_control_plane()
-    for name in ("helm", "kubectl", "promtool"):
-        progress(f"{name}: {tool(name)} ({tool_version(name)})")
-    return 0
-
-
-def cmd_kafka(args: argparse.Namespace) -> int:
-    from franz.devstack.kafka import LocalKafka
-
-    stop = _stop_event()
-    with LocalKafka(port=args.port) as kafka:
-        print(f"bootstrap={kafka.bootstrap}", flush=True)
-        stop.wait()
-    return 0
-
-
-def cmd_cluster(args: argparse.Namespace) -> int:
-    from franz.devstack.kube import LocalControlPlane
-
-    stop = _stop_event()
-    with LocalControlPlane() as cluster:
-        print(f"kubeconfig={cluster.kubeconfig}", flush=True)
-        stop.wait()
-    return 0
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    from franz.contracts import DEFAULT_TOPICS, TOPIC_CONFIGS
-    from franz.devstack.cache import progress
-    from franz.devstack.discord_webhook import LocalDiscordWebhook
-    from franz.devstack.kafka import LocalKafka, ensure_topics
-    from franz.devstack.stack import default_services
-    from franz.devstack.supervisor import Supervisor
-
-    stop = _stop_event()
-    run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
-    env = dict(os.environ)
-    webhook: LocalDiscordWebhook | None = None
-    if not env.get("DISCORD_WEBHOOK_URL"):
-        webhook = LocalDiscordWebhook(on_message=_print_alerts).start()
-        env["DISCORD_WEBHOOK_URL"] = webhook.url
-    progress("starting the local Kafka broker")
-    try:
-        with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
-            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions, configs=TOPIC_CONFIGS)
-            supervisor = Supervisor(
-                log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
-            )
-            for spec in default_services(env):
-                supervisor.add(spec)
-            supervisor.start_all()
-            _print_up_summary(kafka.bootstrap, run_dir, supervisor, local_webhook=webhook is not None)
-            try:
-                while not stop.wait(0.5):
-                    supervisor.check()
-            finally:
-                progress("stopping the services and the broker")
-                supervisor.stop_all()
-    finally:
-        if webhook is not None:
-            webhook.stop()
-    progress("stopped")
-    return 0
-
-
-def _print_alerts(payload: dict[str, object]) -> None:
-    """What the local Discord webhook receives, one line per embed, so alerts show in `franz up`."""
-    embeds = payload.get("embeds")
-    for embed in embeds if isinstance(embeds, list) else []:
-        fields = {field["name"]: field["value"] for field in embed.get("fields", [])}
-        print(f"[discord] {embed.get('title')}: {fields.get('Error', '')}", flush=True)
-
-
-def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, local_webhook: bool) -> None:
-    from franz.contracts import DEFAULT_TOPICS
-
-    lines = [
-        "",
-        "Franz is up.",
-        f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
-        f"  topics        {', '.join(DEFAULT_TOPICS)}",
-        "  Discord       "
-        + (
-            "a local webhook (DISCORD_WEBHOOK_URL is not set): alerts print here as [discord] lines"
-            if local_webhook
-            else "the webhook in DISCORD_WEBHOOK_URL"
-        ),
-    ]
-    for spec in supervisor.specs:
-        metrics = f"http://127.0.0.1:{spec.metrics_port}/metrics" if spec.metrics_port else "-"
-        lines.append(f"  {spec.name:<13} {metrics}   (log {run_dir / 'logs' / (spec.name + '.log')})")
-    lines += [
-        "",
-        "Try it (in another terminal, with the venv active or via .venv/bin/franz):",
-        '  franz ticket "My printer is on fire" --user alice',
-        "  franz tail tickets-formatted",
-        "  franz tickets                  # current tickets by status",
-        "  franz history T-XXXXX-XXXXX    # a ticket's event trail",
-        "",
-        "Ctrl-C stops everything.",
-        "",
-    ]
-    print("\n".join(lines), flush=True)
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
@@ -186,7 +65,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from franz.runtime.clients import new_consumer
     from franz.runtime.settings import Environment
 
-    stop = _stop_event()
+    stop = stop_event()
     bootstrap = args.bootstrap or Environment().bootstrap()
     consumer = new_consumer(bootstrap, client_id="franz-tail", isolation_level="read_committed")
     try:
@@ -279,18 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    add(
-        "prepare",
-        cmd_prepare,
-        "obtain the local infrastructure (Kafka, etcd, kube-apiserver, helm, kubectl, promtool)",
-    )
-    kafka = add("kafka", cmd_kafka, "run a local Kafka broker in the foreground; prints bootstrap=HOST:PORT")
-    kafka.add_argument("--port", type=int, default=None, help="listener port (default: a free port)")
-    add("cluster", cmd_cluster, "run a local etcd + kube-apiserver in the foreground; prints kubeconfig=PATH")
-    up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
-    up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")
-    up.add_argument("--partitions", type=int, default=3, help="partitions of each default topic (default 3)")
-
     ticket = add("ticket", cmd_ticket, "publish one ticket to the intake topic, as the Discord bot would")
     ticket.add_argument("text", help="the ticket's message")
     ticket.add_argument("--user", required=True, help="the submitter's name")
@@ -331,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     from franz.services import register_service_commands
 
     register_service_commands(add)
+    # The dev stack (local Kafka, Kubernetes, images) is installed with `franz[dev]` from a checkout,
+    # never in the production image, which therefore has none of its commands.
+    if importlib.util.find_spec("franz.devstack") is not None:
+        from franz.devstack.commands import register_dev_commands
+
+        register_dev_commands(add)
     return parser
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -27,6 +28,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
 from franz.devstack.process import ManagedProcess, free_port, port_is_free
+
+if TYPE_CHECKING:
+    from franz.devstack.kube import Launcher
 
 KAFKA_VERSION = "4.1.2"
 LOG4J_VERSION = "2.25.3"  # the log4j-core version Kafka 4.1.2 itself depends on
@@ -80,16 +84,21 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-def _server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:
+def _server_properties(
+    *, port: int, controller_port: int, data_dir: Path, pod_listener: str | None = None
+) -> str:
+    # On a node, a second listener serves pods at the node's address; each client is told the
+    # addresses of the listener it came in on, so the host and pods each get ones they can reach.
+    pods = f",PODS://{pod_listener}" if pod_listener else ""
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{pods}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}{pods}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PODS:PLAINTEXT",
         "log.dirs": str(data_dir / "log"),
         # One node: every internal topic has one replica, and the few partitions keep start-up quick.
         "offsets.topic.replication.factor": "1",
@@ -110,9 +119,21 @@ def _server_properties(*, port: int, controller_port: int, data_dir: Path) -> st
 
 
 class LocalKafka:
-    """One KRaft broker on loopback; `with LocalKafka() as kafka: kafka.bootstrap`."""
+    """One KRaft broker on loopback; `with LocalKafka() as kafka: kafka.bootstrap`.
 
-    def __init__(self, *, port: int | None = None, data_dir: Path | None = None, heap: str = DEFAULT_HEAP):
+    Given a node's `launcher`, it runs inside the node (its loopback port forwarded to the host's) and
+    also listens at `pod_listener` for pods.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        heap: str = DEFAULT_HEAP,
+        launcher: Launcher | None = None,
+        pod_listener: str | None = None,
+    ):
         if port is not None and not port_is_free(port):
             raise StartError(
                 f"port {port} is already in use; stop what listens there or choose another with --port"
@@ -123,6 +144,9 @@ class LocalKafka:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-kafka-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = heap
+        self.launcher = launcher
+        self.pod_listener = pod_listener
+        self._forwarded = False
         self._process: ManagedProcess | None = None
         self.start_seconds: float | None = None
 
@@ -142,7 +166,10 @@ class LocalKafka:
         if not config.exists():
             config.write_text(
                 _server_properties(
-                    port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+                    port=self.port,
+                    controller_port=self.controller_port,
+                    data_dir=self.data_dir,
+                    pod_listener=self.pod_listener,
                 )
             )
             log4j = self.data_dir / "log4j2.properties"
@@ -163,12 +190,16 @@ class LocalKafka:
                 ],
                 log_path=self.data_dir / "format.log",
             )
+        argv = [*self._java(libs), "kafka.Kafka", str(config)]
         self._process = ManagedProcess(
             "kafka",
-            [*self._java(libs), "kafka.Kafka", str(config)],
+            argv if self.launcher is None else self.launcher.argv(argv),
             log_path=self.log_path,
         )
         self._process.start()
+        if self.launcher is not None and not self._forwarded:
+            self.launcher.forward_to_host(self.port)
+            self._forwarded = True
         self._process.wait_ready(self._answers, timeout=timeout, interval=0.2)
         self.start_seconds = time.monotonic() - started
         return self.start_seconds

@@ -9,9 +9,7 @@ No controllers run: there are no pods, no garbage collection, and namespaces nev
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
-import ipaddress
 import os
 import re
 import secrets
@@ -21,21 +19,30 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from typing import Protocol
 
 from franz.devstack.cache import cache_dir, exclusive, progress, run_step
 from franz.devstack.exceptions import BuildError
+from franz.devstack.pki import CertificateAuthority, service_account_key, write_secret_file
 from franz.devstack.process import ManagedProcess, free_port
 
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"  # only allocated on paper: no pod or service traffic exists here
+COREDNS_VERSION = "v1.15.0"
+NODE_COMMANDS = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+# On the control plane alone, Service addresses exist on paper only; on a node, kube-proxy serves them.
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_CLUSTER_IP_RANGE_FIRST = "10.0.0.1"  # the `kubernetes` Service, which pods reach the API through
+KUBERNETES_SERVICE_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+NODE_NAME = "franz-node"
 
 
 def _go_env() -> dict[str, str]:
@@ -55,34 +62,60 @@ def _binary_path(name: str, version: str, stamp: str) -> Path:
     return cache_dir() / "bin" / f"{name}-{version}{suffix}"
 
 
-def _build_go_binary(*, name: str, version: str, go_mod: str, package: str, stamp: str = "") -> Path:
-    binary = _binary_path(name, version, stamp)
-    if binary.exists():
-        return binary
-    with exclusive(binary.name):
-        if binary.exists():
-            return binary
-        workdir = cache_dir() / "build" / f"{name}-{version}"
+def _go_build(*, target: Path, workdir: Path, go_mod: str, packages: list[str], stamp: str) -> Path:
+    """`go build` of `packages` into `target` (a file for one package, a directory for several), once."""
+    if target.exists():
+        return target
+    with exclusive(target.name):
+        if target.exists():
+            return target
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "go.mod").write_text(go_mod)
-        partial = binary.with_name(binary.name + ".partial")
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
         partial.parent.mkdir(parents=True, exist_ok=True)
+        output = f"{partial}/" if len(packages) > 1 else str(partial)
         run_step(
-            f"Building {name} {version} from the Go module proxy (cold: several minutes)",
-            ["go", "build", f"-ldflags=-s -w {stamp}".strip(), "-o", str(partial), package],
+            f"Building {', '.join(p.rsplit('/', 1)[-1] for p in packages)} from the Go module proxy "
+            "(cold: several minutes)",
+            ["go", "build", f"-ldflags=-s -w {stamp}".strip(), "-o", output, *packages],
             cwd=workdir,
             env=_go_env(),
-            log_path=workdir / "build.log",
+            log_path=workdir / f"build-{target.name}.log",
         )
-        partial.rename(binary)
-    return binary
+        partial.rename(target)
+    return target
 
 
 def etcd_binary() -> Path:
     go_mod = f"module franz.local/etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
-    return _build_go_binary(
-        name="etcd", version=ETCD_VERSION, go_mod=go_mod, package="go.etcd.io/etcd/server/v3"
+    return _go_build(
+        target=_binary_path("etcd", ETCD_VERSION, ""),
+        workdir=cache_dir() / "build" / f"etcd-{ETCD_VERSION}",
+        go_mod=go_mod,
+        packages=["go.etcd.io/etcd/server/v3"],
+        stamp="",
     )
+
+
+def coredns_binary() -> Path:
+    """CoreDNS, the node's cluster DNS, from the Go module proxy (`go install`: it needs no wrapper)."""
+    target = _binary_path("coredns", COREDNS_VERSION, "")
+    if target.exists():
+        return target
+    with exclusive(target.name):
+        if not target.exists():
+            workdir = cache_dir() / "build" / f"coredns-{COREDNS_VERSION}"
+            workdir.mkdir(parents=True, exist_ok=True)
+            run_step(
+                f"Building CoreDNS {COREDNS_VERSION} from the Go module proxy (cold: a few minutes)",
+                ["go", "install", "-ldflags=-s -w", f"github.com/coredns/coredns@{COREDNS_VERSION}"],
+                cwd=workdir,
+                env={**_go_env(), "GOFLAGS": "-buildvcs=false", "GOBIN": str(workdir / "bin")},
+                log_path=workdir / "build.log",
+            )
+            (workdir / "bin" / "coredns").rename(target)
+    return target
 
 
 def _kubernetes_staging_modules() -> list[str]:
@@ -104,16 +137,22 @@ def _kubernetes_staging_modules() -> list[str]:
     return re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", go_mod, flags=re.MULTILINE)
 
 
-def kube_apiserver_binary() -> Path:
+def _kubernetes_version_stamp() -> str:
     # Without these, /version says v0.0.0-master and helm refuses charts that pin kubeVersion.
     major, minor = KUBERNETES_VERSION.removeprefix("v").split(".")[:2]
-    stamp = " ".join(
+    return " ".join(
         f"-X k8s.io/component-base/version.{variable}={value}"
         for variable, value in (("gitVersion", KUBERNETES_VERSION), ("gitMajor", major), ("gitMinor", minor))
     )
-    binary = _binary_path("kube-apiserver", KUBERNETES_VERSION, stamp)
-    if binary.exists():
-        return binary
+
+
+def _build_kubernetes(name: str, commands: list[str]) -> Path:
+    """Kubernetes commands built from one wrapper module in one work directory, so every build after
+    the first reuses the Go build cache (the paths in its keys must stay the same)."""
+    stamp = _kubernetes_version_stamp()
+    target = _binary_path(name, KUBERNETES_VERSION, stamp)
+    if target.exists():
+        return target
     staging_version = "v0." + KUBERNETES_VERSION.removeprefix("v1.")
     replaces = "".join(
         f"\t{module} => {module} {staging_version}\n" for module in _kubernetes_staging_modules()
@@ -122,96 +161,22 @@ def kube_apiserver_binary() -> Path:
         "module franz.local/kube-apiserver\n\ngo 1.24.0\n\n"
         f"require k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n{replaces})\n"
     )
-    return _build_go_binary(
-        name="kube-apiserver",
-        version=KUBERNETES_VERSION,
+    return _go_build(
+        target=target,
+        workdir=cache_dir() / "build" / f"kube-apiserver-{KUBERNETES_VERSION}",
         go_mod=go_mod,
-        package="k8s.io/kubernetes/cmd/kube-apiserver",
+        packages=[f"k8s.io/kubernetes/cmd/{command}" for command in commands],
         stamp=stamp,
     )
 
 
-def _write_pem(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    path.chmod(0o600)
-    return path
+def kube_apiserver_binary() -> Path:
+    return _build_kubernetes("kube-apiserver", ["kube-apiserver"])
 
 
-def _certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a serving certificate for 127.0.0.1 and localhost: (CA, cert, key) paths."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "franz-devstack-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_path = _write_pem(directory / "ca.crt", ca_cert.public_bytes(pem))
-    cert_path = _write_pem(directory / "serving.crt", cert.public_bytes(pem))
-    key_path = _write_pem(
-        directory / "serving.key",
-        key.private_bytes(
-            pem,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    return ca_path, cert_path, key_path
-
-
-def _service_account_key(directory: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return _write_pem(
-        directory / "service-account.key",
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        ),
-    )
+def node_binaries() -> Path:
+    """The directory holding kubelet, kube-controller-manager, kube-scheduler and kube-proxy."""
+    return _build_kubernetes("kubernetes-node", list(NODE_COMMANDS))
 
 
 def _kubeconfig(*, server: str, ca_path: Path, token: str) -> str:
@@ -226,16 +191,34 @@ def _kubeconfig(*, server: str, ca_path: Path, token: str) -> str:
     )
 
 
-class LocalControlPlane:
-    """etcd + kube-apiserver on free loopback ports, with a kubeconfig for an admin in system:masters."""
+class Launcher(Protocol):
+    """Where a component runs: the host's namespaces (None) or a node's, which also forwards ports."""
 
-    def __init__(self, *, data_dir: Path | None = None) -> None:
+    node_ip: str
+
+    def argv(self, argv: Sequence[str]) -> list[str]: ...
+
+    def forward_to_host(self, port: int) -> None: ...
+
+
+class LocalControlPlane:
+    """etcd + kube-apiserver on free loopback ports, with a kubeconfig for an admin in system:masters.
+
+    Alone it runs as envtest does (no controllers, so no pods). Given a node's `launcher`, both run in
+    the node's namespaces with what a kubelet needs: the Node authorizer and NodeRestriction, the
+    ServiceAccount admission, a client certificate to reach kubelets, and the `kubernetes` Service's
+    endpoint on the node's address; the host reaches the API through a forwarded loopback port.
+    """
+
+    def __init__(self, *, data_dir: Path | None = None, launcher: Launcher | None = None) -> None:
         self._owns_data_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-cluster-"))
+        self.launcher = launcher
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.port = free_port()
         self.token = secrets.token_urlsafe(32)
+        self.node_token = secrets.token_urlsafe(32)
         self._etcd: ManagedProcess | None = None
         self._apiserver: ManagedProcess | None = None
         self.start_seconds: float | None = None
@@ -249,76 +232,131 @@ class LocalControlPlane:
         return self.data_dir / "kubeconfig"
 
     @property
+    def pki(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
     def ca_path(self) -> Path:
-        return self.data_dir / "pki" / "ca.crt"
+        return self.pki / "ca.crt"
+
+    @property
+    def service_account_key(self) -> Path:
+        return self.pki / "service-account.key"
+
+    def _argv(self, argv: list[str]) -> list[str]:
+        return argv if self.launcher is None else self.launcher.argv(argv)
 
     def start(self, *, timeout: float = 90.0) -> float:
         """Build (first time only), start both processes, write the kubeconfig; returns seconds to ready."""
         etcd = etcd_binary()
         apiserver = kube_apiserver_binary()
         started = time.monotonic()
-        pki = self.data_dir / "pki"
-        pki.mkdir(parents=True, exist_ok=True)
-        _, cert_path, key_path = _certificates(pki)
-        sa_key = _service_account_key(pki)
-        tokens = pki / "tokens.csv"
-        _write_pem(tokens, f'{self.token},franz-admin,franz-admin,"system:masters"\n'.encode())
+        authority = CertificateAuthority(self.pki)
+        node_ip = () if self.launcher is None else (self.launcher.node_ip, SERVICE_CLUSTER_IP_RANGE_FIRST)
+        cert_path, key_path = authority.issue(
+            "serving",
+            common_name="kube-apiserver",
+            dns_names=("localhost", *KUBERNETES_SERVICE_NAMES),
+            ip_addresses=("127.0.0.1", *node_ip),
+        )
+        sa_key = service_account_key(self.pki)
+        tokens = self.pki / "tokens.csv"
+        write_secret_file(
+            tokens,
+            (
+                f'{self.token},franz-admin,franz-admin,"system:masters"\n'
+                f'{self.node_token},system:node:{NODE_NAME},{NODE_NAME},"system:nodes"\n'
+            ).encode(),
+        )
 
         etcd_url = f"http://127.0.0.1:{self.etcd_port}"
         peer_url = f"http://127.0.0.1:{self.etcd_peer_port}"
         self._etcd = ManagedProcess(
             "etcd",
-            [
-                str(etcd),
-                "--name=franz",
-                f"--data-dir={self.data_dir / 'etcd'}",
-                f"--listen-client-urls={etcd_url}",
-                f"--advertise-client-urls={etcd_url}",
-                f"--listen-peer-urls={peer_url}",
-                f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster=franz={peer_url}",
-                "--unsafe-no-fsync",  # test data: surviving power loss buys nothing, fsync costs seconds
-                "--log-level=warn",
-            ],
+            self._argv(
+                [
+                    str(etcd),
+                    "--name=franz",
+                    f"--data-dir={self.data_dir / 'etcd'}",
+                    f"--listen-client-urls={etcd_url}",
+                    f"--advertise-client-urls={etcd_url}",
+                    f"--listen-peer-urls={peer_url}",
+                    f"--initial-advertise-peer-urls={peer_url}",
+                    f"--initial-cluster=franz={peer_url}",
+                    "--unsafe-no-fsync",  # test data: surviving power loss buys nothing, fsync costs seconds
+                    "--log-level=warn",
+                ]
+            ),
             log_path=self.data_dir / "etcd.log",
         )
         self._etcd.start()
+        if self.launcher is not None:
+            self.launcher.forward_to_host(self.etcd_port)
         self._etcd.wait_ready(lambda: _http_ok(f"{etcd_url}/health"), timeout=timeout)
 
         self._apiserver = ManagedProcess(
             "kube-apiserver",
-            [
-                str(apiserver),
-                f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={self.port}",
-                f"--cert-dir={pki}",
-                f"--tls-cert-file={cert_path}",
-                f"--tls-private-key-file={key_path}",
-                f"--token-auth-file={tokens}",
-                "--authorization-mode=RBAC",
-                f"--service-account-issuer={self.server}",
-                f"--service-account-key-file={sa_key}",
-                f"--service-account-signing-key-file={sa_key}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                # No controller manager runs, so nothing would create the tokens this plugin insists on.
-                "--disable-admission-plugins=ServiceAccount",
-                # No real endpoints exist for the kubernetes Service to point at.
-                "--endpoint-reconciler-type=none",
-                "--allow-privileged=true",
-            ],
+            self._argv(
+                [
+                    str(apiserver),
+                    f"--etcd-servers={etcd_url}",
+                    f"--secure-port={self.port}",
+                    f"--cert-dir={self.pki}",
+                    f"--tls-cert-file={cert_path}",
+                    f"--tls-private-key-file={key_path}",
+                    f"--token-auth-file={tokens}",
+                    f"--service-account-issuer={self.server}",
+                    f"--service-account-key-file={sa_key}",
+                    f"--service-account-signing-key-file={sa_key}",
+                    f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                    "--allow-privileged=true",
+                    *(self._envtest_flags() if self.launcher is None else self._node_flags(authority)),
+                ]
+            ),
             log_path=self.data_dir / "kube-apiserver.log",
         )
         self._apiserver.start()
+        if self.launcher is not None:
+            self.launcher.forward_to_host(self.port)
         self._apiserver.wait_ready(self._ready, timeout=timeout, interval=0.2)
         self.write_kubeconfig(self.kubeconfig, token=self.token)
         self.start_seconds = time.monotonic() - started
         return self.start_seconds
 
+    @staticmethod
+    def _envtest_flags() -> list[str]:
+        return [
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            "--authorization-mode=RBAC",
+            # No controller manager runs, so nothing would create the tokens this plugin insists on.
+            "--disable-admission-plugins=ServiceAccount",
+            # No real endpoints exist for the kubernetes Service to point at.
+            "--endpoint-reconciler-type=none",
+        ]
+
+    def _node_flags(self, authority: CertificateAuthority) -> list[str]:
+        assert self.launcher is not None
+        kubelet_cert, kubelet_key = authority.issue(
+            "apiserver-kubelet-client", common_name="kube-apiserver", organizations=("system:masters",)
+        )
+        return [
+            # Inside the node's network namespace: its loopback (forwarded to the host's) and its address.
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={self.launcher.node_ip}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--client-ca-file={authority.path}",
+            f"--kubelet-client-certificate={kubelet_cert}",
+            f"--kubelet-client-key={kubelet_key}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
     def write_kubeconfig(self, path: Path, *, token: str) -> Path:
         """A kubeconfig for this API server that authenticates with `token` (the admin's, or a
-        ServiceAccount's from the TokenRequest API, to act with exactly that account's rights)."""
+        ServiceAccount's from the TokenRequest API, to act with exactly that account's rights).
+
+        The same file serves the host and the node's own components: both reach the API on loopback."""
         path.write_text(_kubeconfig(server=self.server, ca_path=self.ca_path, token=token))
         path.chmod(0o600)
         return path
@@ -358,6 +396,8 @@ def _http_ok(url: str) -> bool:
 
 
 def prepare_control_plane() -> None:
-    """Obtain both binaries without starting anything (what `franz prepare` does)."""
+    """Obtain every Kubernetes binary without starting anything (what `franz prepare` does)."""
     progress(f"etcd {ETCD_VERSION}: {etcd_binary()}")
     progress(f"kube-apiserver {KUBERNETES_VERSION}: {kube_apiserver_binary()}")
+    progress(f"kubelet, kube-proxy, kube-controller-manager, kube-scheduler: {node_binaries()}")
+    progress(f"CoreDNS {COREDNS_VERSION}: {coredns_binary()}")

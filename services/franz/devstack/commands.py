@@ -1,0 +1,210 @@
+"""The dev stack's commands: `franz prepare`, `kafka`, `cluster`, `image` and `up`.
+
+They exist only where the dev stack is installed (a checkout with `franz[dev]`), never in the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from franz.cli import stop_event
+from franz.devstack.cache import progress
+from franz.services import AddCommand
+
+if TYPE_CHECKING:
+    from franz.devstack.images import ImageArchive
+    from franz.devstack.supervisor import Supervisor
+
+DEFAULT_UP_PORT = 9092
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Obtain every local component into the cache, so the first test or `franz up` does not wait."""
+    from franz.devstack.debian import require_node_packages
+    from franz.devstack.images import base_rootfs, pause_image
+    from franz.devstack.kafka import KAFKA_VERSION, kafka_libs
+    from franz.devstack.kube import prepare_control_plane
+    from franz.devstack.tools import tool, tool_version
+
+    progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
+    require_node_packages()
+    prepare_control_plane()
+    for name in ("helm", "kubectl", "promtool"):
+        progress(f"{name}: {tool(name)} ({tool_version(name)})")
+    progress(f"pause image: {pause_image().path}")
+    progress(f"Debian base for the Franz image: {base_rootfs()}")
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from franz.devstack.kafka import LocalKafka
+
+    stop = stop_event()
+    with LocalKafka(port=args.port) as kafka:
+        print(f"bootstrap={kafka.bootstrap}", flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from franz.devstack.kube import LocalControlPlane
+    from franz.devstack.node import LocalCluster
+
+    stop = stop_event()
+    if not args.node:
+        with LocalControlPlane() as plane:
+            print(f"kubeconfig={plane.kubeconfig}", flush=True)
+            stop.wait()
+        return 0
+    with LocalCluster() as cluster:
+        if args.image:
+            image = franz_image_archive()
+            cluster.import_image(image)
+            print(f"image={image.reference}", flush=True)
+        print(f"kubeconfig={cluster.kubeconfig}", flush=True)
+        print(f"bootstrap={cluster.bootstrap}", flush=True)
+        print(f"pod-bootstrap={cluster.pod_bootstrap}", flush=True)
+        print(f"containerd={cluster.containerd_socket}", flush=True)
+        progress(
+            f"the node is Ready after {cluster.start_seconds:.1f}s; Ctrl-C stops it and removes everything"
+        )
+        stop.wait()
+        progress("stopping the node")
+    return 0
+
+
+def franz_image_archive() -> ImageArchive:
+    from franz.devstack.images import franz_image, image_size
+
+    image = franz_image()
+    progress(f"{image.reference}: {image_size(image) / 1e6:.0f} MB uncompressed, archive {image.path}")
+    return image
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from franz.devstack.images import import_image
+
+    image = franz_image_archive()
+    if args.containerd is not None:
+        import_image(args.containerd, image)
+        progress(f"loaded {image.reference} into the node at {args.containerd}")
+    print(f"image={image.reference}", flush=True)
+    print(f"archive={image.path}", flush=True)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from franz.contracts import DEFAULT_TOPICS, TOPIC_CONFIGS
+    from franz.devstack.discord_webhook import LocalDiscordWebhook
+    from franz.devstack.kafka import LocalKafka, ensure_topics
+    from franz.devstack.stack import default_services
+    from franz.devstack.supervisor import Supervisor
+
+    stop = stop_event()
+    run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
+    env = dict(os.environ)
+    webhook: LocalDiscordWebhook | None = None
+    if not env.get("DISCORD_WEBHOOK_URL"):
+        webhook = LocalDiscordWebhook(on_message=_print_alerts).start()
+        env["DISCORD_WEBHOOK_URL"] = webhook.url
+    progress("starting the local Kafka broker")
+    try:
+        with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
+            ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions, configs=TOPIC_CONFIGS)
+            supervisor = Supervisor(
+                log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+            )
+            for spec in default_services(env):
+                supervisor.add(spec)
+            supervisor.start_all()
+            _print_up_summary(kafka.bootstrap, run_dir, supervisor, local_webhook=webhook is not None)
+            try:
+                while not stop.wait(0.5):
+                    supervisor.check()
+            finally:
+                progress("stopping the services and the broker")
+                supervisor.stop_all()
+    finally:
+        if webhook is not None:
+            webhook.stop()
+    progress("stopped")
+    return 0
+
+
+def _print_alerts(payload: dict[str, object]) -> None:
+    """What the local Discord webhook receives, one line per embed, so alerts show in `franz up`."""
+    embeds = payload.get("embeds")
+    for embed in embeds if isinstance(embeds, list) else []:
+        fields = {field["name"]: field["value"] for field in embed.get("fields", [])}
+        print(f"[discord] {embed.get('title')}: {fields.get('Error', '')}", flush=True)
+
+
+def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, local_webhook: bool) -> None:
+    from franz.contracts import DEFAULT_TOPICS
+
+    lines = [
+        "",
+        "Franz is up.",
+        f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
+        f"  topics        {', '.join(DEFAULT_TOPICS)}",
+        "  Discord       "
+        + (
+            "a local webhook (DISCORD_WEBHOOK_URL is not set): alerts print here as [discord] lines"
+            if local_webhook
+            else "the webhook in DISCORD_WEBHOOK_URL"
+        ),
+    ]
+    for spec in supervisor.specs:
+        metrics = f"http://127.0.0.1:{spec.metrics_port}/metrics" if spec.metrics_port else "-"
+        lines.append(f"  {spec.name:<13} {metrics}   (log {run_dir / 'logs' / (spec.name + '.log')})")
+    lines += [
+        "",
+        "Try it (in another terminal, with the venv active or via .venv/bin/franz):",
+        '  franz ticket "My printer is on fire" --user alice',
+        "  franz tail tickets-formatted",
+        "  franz tickets                  # current tickets by status",
+        "  franz history T-XXXXX-XXXXX    # a ticket's event trail",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def register_dev_commands(add: AddCommand) -> None:
+    add(
+        "prepare",
+        cmd_prepare,
+        "obtain the local infrastructure (Kafka, Kubernetes and its node, helm, kubectl, promtool, images)",
+    )
+    kafka = add("kafka", cmd_kafka, "run a local Kafka broker in the foreground; prints bootstrap=HOST:PORT")
+    kafka.add_argument("--port", type=int, default=None, help="listener port (default: a free port)")
+    cluster = add(
+        "cluster",
+        cmd_cluster,
+        "run a local etcd + kube-apiserver (or, with --node, a whole one-node Kubernetes) in the "
+        "foreground; prints kubeconfig=PATH when ready",
+    )
+    cluster.add_argument(
+        "--node",
+        action="store_true",
+        help="a real node that runs pods (kubelet, containerd, kube-proxy, CoreDNS, controllers; needs "
+        "root and Linux namespaces), with a Kafka broker for pods and host; also prints bootstrap=, "
+        "pod-bootstrap= and containerd=",
+    )
+    cluster.add_argument(
+        "--image", action="store_true", help="with --node: build the Franz image and load it into the node"
+    )
+    image = add(
+        "image", cmd_image, "build the Franz image from the Dockerfile with buildah; prints image=REF"
+    )
+    image.add_argument(
+        "--containerd", type=Path, default=None, help="load it into the node whose containerd listens here"
+    )
+    up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
+    up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")
+    up.add_argument("--partitions", type=int, default=3, help="partitions of each default topic (default 3)")
