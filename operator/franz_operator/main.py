@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import threading
 from typing import Any
@@ -68,6 +69,9 @@ def main(args: argparse.Namespace) -> int:
             memo=kopf.Memo(controller=controller, reconciler=reconciler),
             # One replica with a Recreate Deployment: no peering objects, no RBAC for them.
             standalone=True,
+            # kopf would otherwise ask the passwd database for our user name, and the image's numeric
+            # user (10001, for runAsNonRoot) has no entry there: the pod name is who we are.
+            identity=socket.gethostname(),
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             ready_flag=ready,

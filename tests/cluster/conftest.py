@@ -1,0 +1,272 @@
+"""The platform as pods: one real node per session, the image built from the Dockerfile, the umbrella chart.
+
+The node (kubelet, containerd, kube-proxy, CoreDNS, controllers; `franz.devstack.node`) and the image
+(buildah on a local Debian base; `franz.devstack.images`) are session fixtures; `platform` installs the
+umbrella chart into a namespace that enforces Pod Security "restricted", with the operator reconciling an
+admin-backend FranzPipeline against the node's Kafka and absturz posting to the local Discord webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from franz import contracts
+from franz.devstack.discord_webhook import LocalDiscordWebhook
+from franz.devstack.images import ImageArchive, franz_image
+from franz.devstack.node import LocalCluster
+from franz.runtime.clients import new_producer
+from tests.helpers import read_topic, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE = "franz"
+PIPELINE = "support"
+SERVICES = ("aufbereitung", "absturz", "sachbearbeiter")
+ROLLOUT_SECONDS = 180.0
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def image(cluster: LocalCluster) -> ImageArchive:
+    built = franz_image()
+    cluster.import_image(built)
+    return built
+
+
+@pytest.fixture(scope="session")
+def webhook(cluster: LocalCluster) -> Iterator[tuple[LocalDiscordWebhook, str]]:
+    """The local Discord webhook, and its URL as pods reach it (through the node's address)."""
+    with LocalDiscordWebhook(rate_limit=50, per_seconds=1.0) as hook:
+        port = int(hook.url.split("/")[2].rsplit(":", 1)[1])
+        address = cluster.namespaces.expose_host_port(port)
+        yield hook, hook.url.replace(f"127.0.0.1:{port}", address)
+
+
+@dataclass
+class Platform:
+    """The installed release: how to reach it, and the calls the scenarios share."""
+
+    cluster: LocalCluster
+    image: ImageArchive
+    namespace: str
+    helm: Path
+    kubectl: Path
+    values: Path
+    webhook: LocalDiscordWebhook
+    topics: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def api(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+
+    def run(self, tool: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(tool), f"--kubeconfig={self.cluster.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"{tool.name} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def helm_install(self, *args: str, command: str = "install") -> None:
+        self.run(
+            self.helm,
+            command,
+            RELEASE,
+            str(ROOT / "charts" / "franz"),
+            f"--namespace={self.namespace}",
+            f"--values={self.values}",
+            *args,
+        )
+
+    def deployment(self, service: str) -> str:
+        return f"{RELEASE}-{service}"
+
+    def wait_rolled_out(self, service: str, *, timeout: float = ROLLOUT_SECONDS) -> None:
+        """Every replica of the newest ReplicaSet Ready and no old pod left (`kubectl rollout status`)."""
+        self.run(
+            self.kubectl,
+            "rollout",
+            "status",
+            f"deployment/{self.deployment(service)}",
+            f"--namespace={self.namespace}",
+            f"--timeout={timeout:.0f}s",
+        )
+
+    def pods(self, service: str) -> list[client.V1Pod]:
+        selector = f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}"
+        pods: list[client.V1Pod] = self.core.list_namespaced_pod(
+            self.namespace, label_selector=selector
+        ).items
+        return pods
+
+    def pipeline_ready(self) -> bool:
+        body = self.custom.get_namespaced_custom_object(
+            "franz.dev", "v1alpha1", self.namespace, "franzpipelines", PIPELINE
+        )
+        conditions = body.get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def produce_tickets(self, count: int, *, tag: str, pause_every: int = 0, pause: float = 0.0) -> list[str]:
+        """`count` valid raw intake records with unique source ids; returns their ticket ids."""
+        producer = new_producer(self.cluster.bootstrap, client_id=f"cluster-test-{tag}")
+        ticket_ids = []
+        try:
+            for i in range(count):
+                source_id = f"cluster:{tag}:{i}"
+                intake = contracts.new_raw_intake(
+                    username="alice", message=f"{tag} ticket {i}", source_id=source_id
+                )
+                producer.send(self.topics["intake"], key=source_id.encode(), value=contracts.encode(intake))
+                ticket_ids.append(contracts.ticket_id_for(source_id))
+                if pause_every and i % pause_every == pause_every - 1:
+                    producer.flush()
+                    time.sleep(pause)
+            producer.flush(timeout=60)
+        finally:
+            producer.close(timeout=10)
+        return ticket_ids
+
+    def created_counts(self, ticket_ids: list[str], *, timeout: float = 180.0) -> tuple[int, int, int]:
+        """(lost, duplicates in tickets-formatted, duplicate TicketCreated events) for these tickets."""
+        wanted = set(ticket_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            formatted = _ticket_ids(read_topic(self.cluster.bootstrap, self.topics["formatted"], expected=0))
+            events = [
+                event["ticket_id"]
+                for event in _values(read_topic(self.cluster.bootstrap, self.topics["events"], expected=0))
+                if event.get("type") == "TicketCreated"
+            ]
+            seen_formatted = [t for t in formatted if t in wanted]
+            seen_events = [t for t in events if t in wanted]
+            lost = len(wanted - set(seen_events))
+            if lost == 0 or time.monotonic() > deadline:
+                return (
+                    lost,
+                    len(seen_formatted) - len(set(seen_formatted)),
+                    len(seen_events) - len(set(seen_events)),
+                )
+            time.sleep(2)
+
+
+def _values(records: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in records if record.value is not None]
+
+
+def _ticket_ids(records: list[Any]) -> list[str]:
+    return [value["ticket_id"] for value in _values(records)]
+
+
+@pytest.fixture(scope="module")
+def platform(
+    cluster: LocalCluster,
+    image: ImageArchive,
+    webhook: tuple[LocalDiscordWebhook, str],
+    helm: Path,
+    kubectl: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Platform]:
+    hook, pod_webhook_url = webhook
+    namespace = f"franz-{uuid.uuid4().hex[:6]}"
+    repository, tag = image.reference.rsplit(":", 1)
+    values = tmp_path_factory.mktemp("values") / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"pipeline": PIPELINE, "image": {"repository": repository, "tag": tag}},
+                # The bot needs Discord's gateway; its pod is tested on its own.
+                "kummerkasten": {"enabled": False},
+                # Short enough for a test, long enough for a batch to finish and commit.
+                **{service: {"terminationGracePeriodSeconds": 30} for service in SERVICES},
+                "examplePipeline": {
+                    "enabled": True,
+                    "spec": {
+                        "kafka": {
+                            "bootstrapServers": cluster.pod_bootstrap,
+                            "topicBackend": "admin",
+                            "strimzi": None,
+                        },
+                        "topicDefaults": {"partitions": 3, "replicas": 1},
+                        "deadLetter": {"enabled": True, "suffix": "-dlq"},
+                        "secrets": {
+                            "discordWebhook": {"name": "discord-webhook", "key": "url"},
+                            "discordBotToken": {"name": "discord-bot", "key": "token"},
+                        },
+                        "deletionPolicy": "Retain",
+                    },
+                },
+            }
+        )
+    )
+    platform = Platform(
+        cluster=cluster,
+        image=image,
+        namespace=namespace,
+        helm=helm,
+        kubectl=kubectl,
+        values=values,
+        webhook=hook,
+    )
+    platform.core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=namespace,
+                labels={
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            )
+        )
+    )
+    for name, key, value in (("discord-webhook", "url", pod_webhook_url), ("discord-bot", "token", "unused")):
+        platform.core.create_namespaced_secret(
+            namespace,
+            client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={key: value}),
+        )
+    platform.helm_install("--wait", "--timeout=5m")
+    wait_until(platform.pipeline_ready, timeout=ROLLOUT_SECONDS, interval=1)
+    config_map = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", namespace).data
+    platform.topics = {
+        "intake": config_map["SOURCE_TOPIC"],
+        "formatted": config_map["TARGET_TOPIC"],
+        "dlq": config_map["DLQ_TOPIC"],
+        "events": config_map["EVENTS_TOPIC"],
+        "state": config_map["STATE_TOPIC"],
+    }
+    for service in SERVICES:
+        platform.wait_rolled_out(service)
+    yield platform
+    platform.run(helm, "uninstall", RELEASE, f"--namespace={namespace}", "--wait", check=False)
+
+
+Scenario = Callable[[], None]

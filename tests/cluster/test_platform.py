@@ -1,0 +1,277 @@
+"""The umbrella chart on a real node: every service a pod, the operator reconciling, faults with nothing lost.
+
+The scenarios share one installed release (module scope) and run in file order; each counts records on
+the topics, so a scenario that left duplicates or losses behind fails where they happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kubernetes import watch
+
+from franz.runtime.clients import new_producer
+from tests.cluster.conftest import PIPELINE, RELEASE, SERVICES, Platform
+from tests.helpers import FRANZ, read_topic, wait_until
+
+HASH_ANNOTATION = "franz.dev/config-hash"
+
+
+def test_every_pod_runs_restricted_under_its_own_account_and_is_ready(platform: Platform) -> None:
+    for service in (*SERVICES, "operator"):
+        [pod] = platform.pods(service)
+        assert pod.status.phase == "Running", service
+        assert all(status.ready for status in pod.status.container_statuses), service
+        [container] = pod.spec.containers
+        assert container.image == platform.image.reference
+        assert container.security_context.read_only_root_filesystem is True
+        assert pod.spec.security_context.run_as_non_root is True
+    [operator] = platform.pods("operator")
+    assert operator.spec.service_account_name == f"{RELEASE}-operator"
+    for service in SERVICES:
+        [pod] = platform.pods(service)
+        assert pod.spec.automount_service_account_token is False
+
+
+def test_a_ticket_from_the_cli_flows_through_the_pods_to_events_and_state(platform: Platform) -> None:
+    bootstrap = platform.cluster.bootstrap
+    receipt = json.loads(
+        subprocess.run(
+            [
+                *FRANZ,
+                "ticket",
+                "The printer on floor 3 is on fire",
+                "--user",
+                "alice",
+                "--bootstrap",
+                bootstrap,
+                "--topic",
+                platform.topics["intake"],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    ticket_id = receipt["ticket_id"]
+
+    def created() -> list[dict[str, Any]]:
+        events = [json.loads(r.value) for r in read_topic(bootstrap, platform.topics["events"], expected=0)]
+        return [e for e in events if e["ticket_id"] == ticket_id and e["type"] == "TicketCreated"]
+
+    [event] = wait_until(created, timeout=120, interval=1)
+    assert event["ticket_id"] == ticket_id
+
+    def state() -> dict[str, Any] | None:
+        for record in read_topic(bootstrap, platform.topics["state"], expected=0):
+            if record.key == ticket_id.encode() and record.value:
+                value: dict[str, Any] = json.loads(record.value)
+                return value
+        return None
+
+    assert wait_until(state, timeout=60, interval=1)["status"] == "open"
+
+
+def test_a_broken_record_reaches_the_webhook_through_absturz(platform: Platform) -> None:
+    producer = new_producer(platform.cluster.bootstrap, client_id="cluster-broken")
+    producer.send(platform.topics["intake"], value=b"{this is not json").get(timeout=30)
+    producer.close()
+
+    def reported() -> list[dict[str, Any]]:
+        return [e for e in platform.webhook.embeds() if platform.topics["dlq"] in json.dumps(e)]
+
+    [embed, *_] = wait_until(reported, timeout=120, interval=1)
+    assert "json" in json.dumps(embed).lower()
+
+
+def _config_hashes(platform: Platform) -> dict[str, str]:
+    hashes = {}
+    for service in SERVICES:
+        deployment = platform.apps.read_namespaced_deployment(
+            platform.deployment(service), platform.namespace
+        )
+        hashes[service] = (deployment.spec.template.metadata.annotations or {}).get(HASH_ANNOTATION, "")
+    return hashes
+
+
+def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(platform: Platform) -> None:
+    before = _config_hashes(platform)
+    tickets: list[str] = []
+    stream = threading.Thread(
+        target=lambda: tickets.extend(
+            platform.produce_tickets(3000, tag="rotation", pause_every=100, pause=0.2)
+        )
+    )
+    stream.start()
+    secret = platform.core.read_namespaced_secret("discord-webhook", platform.namespace)
+    rotated = base64.b64decode(secret.data["url"]).decode() + "?rotated=1"
+    platform.core.patch_namespaced_secret(
+        "discord-webhook", platform.namespace, {"stringData": {"url": rotated}}
+    )
+    wait_until(lambda: _config_hashes(platform) != before, timeout=120, interval=1)
+    after = _config_hashes(platform)
+    assert all(after[s] and after[s] != before[s] for s in SERVICES), (before, after)
+    for service in SERVICES:
+        platform.wait_rolled_out(service)
+    stream.join()
+    lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
+    print(
+        f"secret rotation under 3,000 tickets: {formatted_duplicates} duplicate formatted, {event_duplicates}"
+    )
+    assert lost == 0
+    assert event_duplicates == 0
+
+
+def _terminated_exit_code(platform: Platform, pod_name: str, *, force: bool) -> int | None:
+    """Delete a pod and watch it go; the exit code its container reported before it went (None with
+    --force, where the API server forgets the pod before the kubelet reports)."""
+    codes: list[int] = []
+    watcher = watch.Watch()
+    args = ["delete", "pod", pod_name, f"--namespace={platform.namespace}", "--wait=false"]
+    if force:
+        args += ["--grace-period=0", "--force"]
+    platform.run(platform.kubectl, *args)
+    for event in watcher.stream(
+        platform.core.list_namespaced_pod,
+        platform.namespace,
+        field_selector=f"metadata.name={pod_name}",
+        timeout_seconds=90,
+    ):
+        pod = event["object"]
+        for status in pod.status.container_statuses or []:
+            if status.state.terminated is not None:
+                codes.append(status.state.terminated.exit_code)
+        if event["type"] == "DELETED":
+            watcher.stop()
+    return codes[-1] if codes else None
+
+
+def _committed(platform: Platform, group: str, topic: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=platform.cluster.bootstrap)
+    try:
+        offsets = admin.list_consumer_group_offsets(group)
+    finally:
+        admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def _end_offsets(platform: Platform, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=platform.cluster.bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) -> None:
+    """`kubectl delete pod` (SIGTERM within the grace period: the loop finishes its batch, commits and
+    exits 0), then the same with --force for at-least-once services (no grace at all)."""
+    config = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", platform.namespace).data
+    for force in (False, True):
+        for service in ("aufbereitung", "sachbearbeiter"):
+            started_at = _end_offsets(platform, platform.topics["intake"])
+            tickets: list[str] = []
+            stream = threading.Thread(
+                target=lambda: tickets.extend(
+                    platform.produce_tickets(
+                        5000, tag=f"delete-{service}-{force}", pause_every=250, pause=0.1
+                    )
+                )
+            )
+            stream.start()
+            wait_until(
+                lambda: _end_offsets(platform, platform.topics["intake"]) > started_at + 1000,  # noqa: B023
+                timeout=60,
+            )
+            [pod] = platform.pods(service)
+            code = _terminated_exit_code(platform, pod.metadata.name, force=force)
+            if not force:
+                assert code == 0, f"{service} exited {code} on SIGTERM"
+            platform.wait_rolled_out(service)
+            stream.join()
+            lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
+            print(
+                f"delete {service} pod (force={force}) under 5,000 tickets: lost {lost}, "
+                f"{formatted_duplicates} duplicate formatted, {event_duplicates} duplicate events"
+            )
+            assert lost == 0
+            assert event_duplicates == 0
+    intake_end = _end_offsets(platform, platform.topics["intake"])
+    wait_until(
+        lambda: _committed(platform, config["GROUP_ID"], platform.topics["intake"]) == intake_end, timeout=60
+    )
+
+
+def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Platform) -> None:
+    repository = platform.image.reference.rsplit(":", 1)[0]
+    second = f"{platform.image.reference}-second"
+    subprocess.run(
+        [
+            "ctr",
+            f"--address={platform.cluster.containerd_socket}",
+            "--namespace=k8s.io",
+            "images",
+            "tag",
+            platform.image.reference,
+            second,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tickets: list[str] = []
+    stream = threading.Thread(
+        target=lambda: tickets.extend(
+            platform.produce_tickets(3000, tag="upgrade", pause_every=100, pause=0.2)
+        )
+    )
+    stream.start()
+    platform.helm_install(
+        f"--set=global.image.repository={repository}",
+        f"--set=global.image.tag={second.rsplit(':', 1)[1]}",
+        "--wait",
+        "--timeout=5m",
+        command="upgrade",
+    )
+    for service in (*SERVICES, "operator"):
+        platform.wait_rolled_out(service)
+        [pod] = platform.pods(service)
+        assert pod.spec.containers[0].image == second
+    stream.join()
+    lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
+    print(f"helm upgrade under 3,000 tickets: {formatted_duplicates} duplicate formatted, {event_duplicates}")
+    assert lost == 0
+    assert event_duplicates == 0
+
+
+def test_helm_uninstall_removes_the_release_and_the_retained_pipeline_keeps_its_topics(
+    platform: Platform,
+) -> None:
+    platform.run(platform.helm, "uninstall", RELEASE, f"--namespace={platform.namespace}", "--wait")
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+
+    def gone() -> bool:
+        left = [
+            *platform.apps.list_namespaced_deployment(platform.namespace, label_selector=selector).items,
+            *platform.core.list_namespaced_service(platform.namespace, label_selector=selector).items,
+            *platform.core.list_namespaced_pod(platform.namespace, label_selector=selector).items,
+            *platform.core.list_namespaced_config_map(platform.namespace).items,
+        ]
+        return not [item for item in left if item.metadata.name != "kube-root-ca.crt"]
+
+    wait_until(gone, timeout=120, interval=1)
+    pipelines = platform.custom.list_namespaced_custom_object(
+        "franz.dev", "v1alpha1", platform.namespace, "franzpipelines"
+    )["items"]
+    assert pipelines == []
+    admin = KafkaAdminClient(bootstrap_servers=platform.cluster.bootstrap)
+    try:
+        topics = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert set(platform.topics.values()) <= topics
