@@ -48,7 +48,7 @@ bench: setup infra
 
 # Regenerate the charts' values schemas, the operator chart's CRD and the dashboards (tests fail while stale).
 charts: setup
-	$(PY) charts/generate.py
+	$(PY) -m charts.generate
 
 # The developer loop on kind (needs docker, kind and skaffold; see README "Developing on kind").
 kind-up:

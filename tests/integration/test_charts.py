@@ -77,7 +77,7 @@ def umbrella(helm: Path) -> list[Manifest]:
 
 def test_generated_chart_files_are_current() -> None:
     result = subprocess.run(
-        [sys.executable, str(CHARTS / "generate.py"), "--check"], capture_output=True, text=True
+        [sys.executable, "-m", "charts.generate", "--check"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, f"run `make charts`:\n{result.stdout}{result.stderr}"
 
