@@ -9,6 +9,7 @@ appear only where prometheus-operator serves them; and the umbrella chart instal
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -130,6 +131,46 @@ def test_every_value_is_documented_with_an_example(chart: str) -> None:
     """Each value's comment has prose and, unless it is a mapping of documented values, an example
     (cert-manager's habit); `read` names every value that lacks either."""
     assert chart_values.read(chart).values
+
+
+# `.Values.a.b`, also as `$.Values`, `$root.Values`, `(.Values.a).b`; and `hasKey .Values "a"`.
+VALUES_READ = re.compile(r"\.Values((?:\)?\.\w+)+)|hasKey \.Values \"(\w+)\"")
+# A variable bound to the values, such as franz-lib's `$values := $root.Values`.
+VALUES_BOUND = re.compile(r"(\$\w+) := \$?\w*\.Values\s")
+
+
+def _read_by_templates(chart: Path) -> set[str]:
+    """The value paths a chart's templates and its dependencies' read; a condition in Chart.yaml reads one
+    too. An application dependency has values of its own: of what it reads, only `global` is ours."""
+    metadata = yaml.safe_load((chart / "Chart.yaml").read_text())
+    read = {
+        dependency["condition"]
+        for dependency in metadata.get("dependencies", [])
+        if "condition" in dependency
+    }
+    for template in (chart / "templates").iterdir():
+        text = template.read_text()
+        for variable in VALUES_BOUND.findall(text):
+            text = text.replace(f"{variable}.", ".Values.")
+        read |= {(path or key).replace(")", "").strip(".") for path, key in VALUES_READ.findall(text)}
+    for dependency in sorted((chart / "charts").iterdir()) if (chart / "charts").is_dir() else ():
+        library = yaml.safe_load((dependency / "Chart.yaml").read_text())["type"] == "library"
+        read |= {path for path in _read_by_templates(dependency) if library or path.startswith("global.")}
+    return read
+
+
+@pytest.mark.parametrize("chart", APPLICATION_CHARTS)
+def test_every_value_is_read_by_a_template(chart: str) -> None:
+    """cert-manager's lint for unused values: a value no template reads is a setting that does nothing.
+    A template reading a whole mapping (`toYaml .Values.resources`) reads every value in it."""
+    read = _read_by_templates(CHARTS / chart)
+    unread = [
+        value.path
+        for value in chart_values.read(chart).values
+        if not value.container
+        and not any(value.path == path or value.path.startswith(f"{path}.") for path in read)
+    ]
+    assert unread == []
 
 
 @pytest.mark.parametrize(
