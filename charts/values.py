@@ -13,9 +13,9 @@ cert-manager's chart. The comments follow this format:
   the chart.
 - `# @schema [TYPE] [{KEYWORDS}]` says what helm accepts beyond what the default implies (its JSON type; a
   mapping is a closed object of documented values, so a typo'd key is refused). TYPE is one of `TYPES`;
-  KEYWORDS, a YAML flow mapping of JSON Schema (draft 7) keywords, are applied last and
-  win. A mapping whose annotation gives a TYPE or a `type` is an open value: its default is only an example.
-  In the chart's block, KEYWORDS apply to the whole values object (`required`).
+  KEYWORDS, a YAML flow mapping of JSON Schema (draft 7) keywords, are applied last and win. A mapping
+  whose annotation gives a TYPE or a `type` is an open value: its default is only an example. In the
+  chart's block, KEYWORDS apply to the whole values object (`required`).
 """
 
 from __future__ import annotations
@@ -78,38 +78,49 @@ class Value:
     type: str
     default: Any
     description: str
-    # A closed mapping: its own documented values follow it in `Chart.values`.
+    # A closed mapping: its own documented values follow it in `Values.values`.
     container: bool
 
 
 @dataclass(frozen=True)
-class Chart:
-    name: str
+class Values:
+    """What a values.yaml states: the chart's description, the schema of its values, every value in order."""
+
     description: str
     schema: Schema
     values: tuple[Value, ...]
 
 
-def read(chart: str) -> Chart:
-    """The chart's values.yaml: every documented value, in file order, and the schema they make."""
-    text = (CHARTS / chart / "values.yaml").read_text()
+def read(chart: str) -> Values:
+    """The chart's values.yaml; its schema allows what Helm itself adds to the chart's values too."""
+    parsed = parse((CHARTS / chart / "values.yaml").read_text(), where=f"charts/{chart}/values.yaml")
+    properties = _helm_keys(chart, parsed.schema["properties"]) | parsed.schema["properties"]
+    schema = (
+        {"$schema": "https://json-schema.org/draft-07/schema#", "title": f"Values of the {chart} chart"}
+        | parsed.schema
+        | {"properties": properties}
+    )
+    return Values(parsed.description, schema, parsed.values)
+
+
+def parse(text: str, *, where: str) -> Values:
+    """A values.yaml's text; `where` names it in the error that lists every value it leaves undocumented."""
     header, blocks = _comments(text)
-    defaults = yaml.safe_load(text)
     found: list[Value] = []
     problems: list[str] = []
-    properties = {key: _schema(key, default, blocks, found, problems) for key, default in defaults.items()}
+    properties = {
+        key: _schema(key, default, blocks, found, problems) for key, default in yaml.safe_load(text).items()
+    }
+    _, keywords = _annotation([line for line in header if line.startswith("@schema")], "the chart", problems)
     if problems:
-        raise UndocumentedValues(f"charts/{chart}/values.yaml:\n  " + "\n  ".join(problems))
-    annotation = _annotation([line for line in header if line.startswith("@schema")])
+        raise UndocumentedValues(f"{where}:\n  " + "\n  ".join(problems))
     schema: Schema = {
-        "$schema": "https://json-schema.org/draft-07/schema#",
-        "title": f"Values of the {chart} chart",
         "description": _prose(header),
         "type": "object",
         "additionalProperties": False,
-        "properties": _helm_keys(chart, defaults) | properties,
+        "properties": properties,
     }
-    return Chart(chart, _prose(header), schema | annotation[1], tuple(found))
+    return Values(_prose(header), schema | keywords, tuple(found))
 
 
 def _comments(text: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -139,15 +150,17 @@ def _prose(block: list[str]) -> str:
     return " ".join(line for line in block if not line.startswith("@schema")).removeprefix("--").strip()
 
 
-def _annotation(lines: list[str]) -> tuple[str, Schema]:
-    """The TYPE and KEYWORDS of a block's `@schema` line ("" and {} without one)."""
-    if not lines:
+def _annotation(lines: list[str], path: str, problems: list[str]) -> tuple[str, Schema]:
+    """The TYPE and KEYWORDS of a block's `@schema` line ("" and {} without one, or a malformed one)."""
+    match = ANNOTATION.match(lines[0]) if len(lines) == 1 else None
+    if not lines or not match:
+        if lines:
+            problems.append(f"{path}: one `@schema [TYPE] [{{KEYWORDS}}]` line, not {lines}")
         return "", {}
-    if len(lines) > 1 or not (match := ANNOTATION.match(lines[0])):
-        raise UndocumentedValues(f"one `@schema [TYPE] [{{KEYWORDS}}]` line per value, not {lines}")
     name = match["type"] or ""
     if name and name not in TYPES:
-        raise UndocumentedValues(f"unknown type {name!r} in {lines[0]!r}")
+        problems.append(f"{path}: unknown type {name!r}")
+        return "", {}
     keywords: Schema = yaml.safe_load(match["keywords"]) if match["keywords"] else {}
     return name, keywords
 
@@ -169,20 +182,21 @@ def _schema(
         problems.append(f"{path}: no comment above it")
         return {}
     description = _prose(block)
-    name, keywords = _annotation([line for line in block if line.startswith("@schema")])
+    name, keywords = _annotation([line for line in block if line.startswith("@schema")], path, problems)
     closed = isinstance(default, dict) and not name and "type" not in keywords
-    if not description:
+    example = EXAMPLE.search(description)
+    if not description[: example.start() if example else None].strip():
         problems.append(f"{path}: no prose in its comment")
-    if not closed and not EXAMPLE.search(description):
+    if not closed and not example:
         problems.append(f"{path}: no `Example:` in its comment")
     schema: Schema = {"description": description, "type": _json_type(default)}
-    if name == KUBERNETES:
-        schema["type"] = "array" if isinstance(default, list) else "object"
-        if isinstance(default, list):
-            schema["items"] = {"type": "object"}
+    if name == KUBERNETES and isinstance(default, list):
+        schema["items"] = {"type": "object"}
     elif name:
         schema |= TYPES[name][1]
-    found.append(Value(path, name or str(keywords.get("type", schema["type"])), default, description, closed))
+    json_type: Any = keywords.get("type", schema["type"])
+    shown = json_type if isinstance(json_type, str) else " or ".join(json_type)
+    found.append(Value(path, name or shown, default, description, closed))
     if closed:
         if not default:
             problems.append(f"{path}: an empty mapping needs a TYPE or a `type` saying what it holds")
@@ -217,28 +231,28 @@ def _metadata(chart: str) -> dict[str, Any]:
     return metadata
 
 
-def readme(chart: Chart) -> str:
-    """The chart's README: what it is, and a row for every value."""
+def readme(chart: str, values: Values) -> str:
+    """The chart's README: what it is, the types beside JSON's it uses, and a row for every value."""
+    types = sorted({value.type for value in values.values} & set(TYPES))
+    legend = (
+        ["Types beside JSON's:", "", *(f"- {name}: {TYPES[name][0]}" for name in types), ""] if types else []
+    )
     rows = [
         f"| `{value.path}` | {value.type} | {_default(value)} | {_cell(value.description)} |"
-        for value in chart.values
+        for value in values.values
     ]
-    types = sorted({value.type for value in chart.values} & set(TYPES))
     return "\n".join(
         [
             "<!-- Generated by charts/generate.py from values.yaml (`make charts`); do not edit. -->",
-            f"# {chart.name}",
+            f"# {chart}",
             "",
-            _metadata(chart.name)["description"],
+            _metadata(chart)["description"],
             "",
-            chart.description,
+            values.description,
             "",
             "## Values",
             "",
-            "Types beside JSON's:",
-            "",
-            *(f"- {name}: {TYPES[name][0]}" for name in types),
-            "",
+            *legend,
             "| Key | Type | Default | Description |",
             "|---|---|---|---|",
             *rows,
