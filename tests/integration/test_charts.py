@@ -184,6 +184,8 @@ def test_every_value_is_read_by_a_template(chart: str) -> None:
         ("absturz", "pipeline=Not_A_Name", "pipeline"),
         ("franz-operator", "metricsPort=80", "metricsPort"),
         ("franz", "global.pipeline=", "pipeline"),
+        # Each service's own image.pullPolicy applies; no template reads a global one.
+        ("franz", "global.image.pullPolicy=Always", "pullPolicy"),
         ("franz", "aufbereitung.logFormat=xml", "logFormat"),
         ("franz", "sachbearbeiter.enabled=maybe", "enabled"),
     ],
