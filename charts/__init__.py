@@ -1,1 +1,2 @@
-"""The code behind `make charts`: each chart's files that are generated rather than written (generate.py)."""
+"""The code behind `make charts`: generate.py writes each chart's generated files, from values.yaml as
+values.py reads it and from the dashboards dashboards.py builds."""
