@@ -46,7 +46,8 @@ bench: setup infra
 	$(PY) benchmarks/sachbearbeiter.py
 	$(PY) benchmarks/operator.py
 
-# Regenerate the charts' values schemas and READMEs, the operator chart's CRD and the dashboards (tests fail while stale).
+# Regenerate the charts' values schemas and READMEs (from values.yaml), the operator chart's CRD and the
+# dashboards; the tests fail while any is stale.
 charts: setup
 	$(PY) -m charts.generate
 
