@@ -46,9 +46,10 @@ bench: setup infra
 	$(PY) benchmarks/sachbearbeiter.py
 	$(PY) benchmarks/operator.py
 
-# Regenerate the charts' values schemas, the operator chart's CRD and the dashboards (tests fail while stale).
+# Regenerate the charts' values schemas and READMEs (from values.yaml), the operator chart's CRD and the
+# dashboards; the tests fail while any is stale.
 charts: setup
-	$(PY) charts/generate.py
+	$(PY) -m charts.generate
 
 # The developer loop on kind (needs docker, kind and skaffold; see README "Developing on kind").
 kind-up:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from charts import values as chart_values
 
 from franz.absturz.settings import Settings as AbsturzSettings
 from franz.aufbereitung.settings import Settings as AufbereitungSettings
@@ -77,7 +78,7 @@ def umbrella(helm: Path) -> list[Manifest]:
 
 def test_generated_chart_files_are_current() -> None:
     result = subprocess.run(
-        [sys.executable, str(CHARTS / "generate.py"), "--check"], capture_output=True, text=True
+        [sys.executable, "-m", "charts.generate", "--check"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, f"run `make charts`:\n{result.stdout}{result.stderr}"
 
@@ -125,27 +126,51 @@ def test_values_and_schema_name_the_same_keys(chart: str) -> None:
     assert sorted(_keys(values, schema)) == []
 
 
-def _comment_above(lines: list[str], index: int) -> list[str]:
-    block: list[str] = []
-    while index > 0 and lines[index - 1].lstrip().startswith("#"):
-        index -= 1
-        block.insert(0, lines[index].strip())
-    return block
+@pytest.mark.parametrize("chart", APPLICATION_CHARTS)
+def test_every_value_is_documented_with_an_example(chart: str) -> None:
+    """Each value's comment has prose and, unless it is a mapping of documented values, an example
+    (cert-manager's habit); `read` names every value that lacks either."""
+    assert chart_values.read(chart).values
+
+
+# `.Values.a.b`, also as `$.Values`, `$root.Values`, `(.Values.a).b`; and `hasKey .Values "a"`.
+VALUES_READ = re.compile(r"\.Values((?:\)?\.\w+)+)|hasKey \.Values \"(\w+)\"")
+# A variable bound to the values, such as franz-lib's `$values := $root.Values`.
+VALUES_BOUND = re.compile(r"(\$\w+) := \$?\w*\.Values\s")
+
+
+def _read_by_templates(chart: Path) -> set[str]:
+    """The value paths a chart's templates and its dependencies' read; a condition in Chart.yaml reads one
+    too. An application dependency has values of its own: of what it reads, only `global` is ours."""
+    metadata = yaml.safe_load((chart / "Chart.yaml").read_text())
+    read = {
+        dependency["condition"]
+        for dependency in metadata.get("dependencies", [])
+        if "condition" in dependency
+    }
+    for template in (chart / "templates").iterdir():
+        text = template.read_text()
+        for variable in VALUES_BOUND.findall(text):
+            text = text.replace(f"{variable}.", ".Values.")
+        read |= {(path or key).replace(")", "").strip(".") for path, key in VALUES_READ.findall(text)}
+    for dependency in sorted((chart / "charts").iterdir()) if (chart / "charts").is_dir() else ():
+        library = yaml.safe_load((dependency / "Chart.yaml").read_text())["type"] == "library"
+        read |= {path for path in _read_by_templates(dependency) if library or path.startswith("global.")}
+    return read
 
 
 @pytest.mark.parametrize("chart", APPLICATION_CHARTS)
-def test_every_value_is_documented(chart: str) -> None:
-    """Each top-level value has a comment block opening with `# --` right above it (cert-manager's habit)."""
-    lines = (CHARTS / chart / "values.yaml").read_text().splitlines()
-    keys = [(index, line.split(":")[0]) for index, line in enumerate(lines) if re.match(r"[A-Za-z]", line)]
-    assert keys
-    # The umbrella's `global` is a heading: its keys carry the comments.
-    undocumented = [
-        key
-        for index, key in keys
-        if key != "global" and not "".join(_comment_above(lines, index)[:1]).startswith("# --")
+def test_every_value_is_read_by_a_template(chart: str) -> None:
+    """cert-manager's lint for unused values: a value no template reads is a setting that does nothing.
+    A template reading a whole mapping (`toYaml .Values.resources`) reads every value in it."""
+    read = _read_by_templates(CHARTS / chart)
+    unread = [
+        value.path
+        for value in chart_values.read(chart).values
+        if not value.container
+        and not any(value.path == path or value.path.startswith(f"{path}.") for path in read)
     ]
-    assert undocumented == []
+    assert unread == []
 
 
 @pytest.mark.parametrize(
@@ -159,6 +184,8 @@ def test_every_value_is_documented(chart: str) -> None:
         ("absturz", "pipeline=Not_A_Name", "pipeline"),
         ("franz-operator", "metricsPort=80", "metricsPort"),
         ("franz", "global.pipeline=", "pipeline"),
+        # Each service's own image.pullPolicy applies; no template reads a global one.
+        ("franz", "global.image.pullPolicy=Always", "pullPolicy"),
         ("franz", "aufbereitung.logFormat=xml", "logFormat"),
         ("franz", "sachbearbeiter.enabled=maybe", "enabled"),
     ],
