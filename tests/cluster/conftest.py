@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ RELEASE = "franz"
 PIPELINE = "support"
 SERVICES = ("aufbereitung", "absturz", "sachbearbeiter")
 ROLLOUT_SECONDS = 180.0
+HASH_ANNOTATION = "franz.dev/config-hash"
 
 
 @pytest.fixture(scope="session")
@@ -122,12 +124,28 @@ class Platform:
             f"--timeout={timeout:.0f}s",
         )
 
+    def config_hashes(self) -> dict[str, str]:
+        """Each service Deployment's `franz.dev/config-hash`, by which the operator rolls it."""
+        hashes = {}
+        for service in SERVICES:
+            deployment = self.apps.read_namespaced_deployment(self.deployment(service), self.namespace)
+            hashes[service] = (deployment.spec.template.metadata.annotations or {}).get(HASH_ANNOTATION, "")
+        return hashes
+
     def pods(self, service: str) -> list[client.V1Pod]:
         selector = f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}"
         pods: list[client.V1Pod] = self.core.list_namespaced_pod(
             self.namespace, label_selector=selector
         ).items
         return pods
+
+    def settled(self) -> bool:
+        """Exactly one pod per process, Running and Ready, none on its way out."""
+        for service in (*SERVICES, "operator"):
+            pods = self.pods(service)
+            if len(pods) != 1 or not all(s.ready for s in pods[0].status.container_statuses or []):
+                return False
+        return True
 
     def pipeline_ready(self) -> bool:
         body = self.custom.get_namespaced_custom_object(
@@ -155,6 +173,20 @@ class Platform:
         finally:
             producer.close(timeout=10)
         return ticket_ids
+
+    def stream_tickets(
+        self, count: int, *, tag: str, pause_every: int, pause: float
+    ) -> tuple[threading.Thread, list[str]]:
+        """`produce_tickets` in a thread, for faults injected mid-stream; the list fills when it ends."""
+        tickets: list[str] = []
+        thread = threading.Thread(
+            target=lambda: tickets.extend(
+                self.produce_tickets(count, tag=tag, pause_every=pause_every, pause=pause)
+            ),
+            name=f"stream-{tag}",
+        )
+        thread.start()
+        return thread, tickets
 
     def created_counts(self, ticket_ids: list[str], *, timeout: float = 180.0) -> tuple[int, int, int]:
         """(lost, duplicates in tickets-formatted, duplicate TicketCreated events) for these tickets."""
@@ -263,8 +295,12 @@ def platform(
         "events": config_map["EVENTS_TOPIC"],
         "state": config_map["STATE_TOPIC"],
     }
+    # The operator stamps the config hash on the Deployments once it wrote their ConfigMap and Secret,
+    # which rolls them once more: the platform is settled when that roll is done.
+    wait_until(lambda: all(platform.config_hashes().values()), timeout=ROLLOUT_SECONDS, interval=1)
     for service in SERVICES:
         platform.wait_rolled_out(service)
+    wait_until(platform.settled, timeout=ROLLOUT_SECONDS, interval=1)
     yield platform
     platform.run(helm, "uninstall", RELEASE, f"--namespace={namespace}", "--wait", check=False)
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import threading
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kubernetes import watch
 
+from franz.devstack.kafka import committed_total
 from franz.runtime.clients import new_producer
 from tests.cluster.conftest import PIPELINE, RELEASE, SERVICES, Platform
 from tests.helpers import FRANZ, read_topic, wait_until
-
-HASH_ANNOTATION = "franz.dev/config-hash"
 
 
 def test_every_pod_runs_restricted_under_its_own_account_and_is_ready(platform: Platform) -> None:
@@ -89,32 +87,16 @@ def test_a_broken_record_reaches_the_webhook_through_absturz(platform: Platform)
     assert "json" in json.dumps(embed).lower()
 
 
-def _config_hashes(platform: Platform) -> dict[str, str]:
-    hashes = {}
-    for service in SERVICES:
-        deployment = platform.apps.read_namespaced_deployment(
-            platform.deployment(service), platform.namespace
-        )
-        hashes[service] = (deployment.spec.template.metadata.annotations or {}).get(HASH_ANNOTATION, "")
-    return hashes
-
-
 def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(platform: Platform) -> None:
-    before = _config_hashes(platform)
-    tickets: list[str] = []
-    stream = threading.Thread(
-        target=lambda: tickets.extend(
-            platform.produce_tickets(3000, tag="rotation", pause_every=100, pause=0.2)
-        )
-    )
-    stream.start()
+    before = platform.config_hashes()
+    stream, tickets = platform.stream_tickets(3000, tag="rotation", pause_every=100, pause=0.2)
     secret = platform.core.read_namespaced_secret("discord-webhook", platform.namespace)
     rotated = base64.b64decode(secret.data["url"]).decode() + "?rotated=1"
     platform.core.patch_namespaced_secret(
         "discord-webhook", platform.namespace, {"stringData": {"url": rotated}}
     )
-    wait_until(lambda: _config_hashes(platform) != before, timeout=120, interval=1)
-    after = _config_hashes(platform)
+    wait_until(lambda: platform.config_hashes() != before, timeout=120, interval=1)
+    after = platform.config_hashes()
     assert all(after[s] and after[s] != before[s] for s in SERVICES), (before, after)
     for service in SERVICES:
         platform.wait_rolled_out(service)
@@ -151,15 +133,6 @@ def _terminated_exit_code(platform: Platform, pod_name: str, *, force: bool) -> 
     return codes[-1] if codes else None
 
 
-def _committed(platform: Platform, group: str, topic: str) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=platform.cluster.bootstrap)
-    try:
-        offsets = admin.list_consumer_group_offsets(group)
-    finally:
-        admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
-
-
 def _end_offsets(platform: Platform, topic: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=platform.cluster.bootstrap)
     try:
@@ -176,15 +149,9 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
     for force in (False, True):
         for service in ("aufbereitung", "sachbearbeiter"):
             started_at = _end_offsets(platform, platform.topics["intake"])
-            tickets: list[str] = []
-            stream = threading.Thread(
-                target=lambda: tickets.extend(
-                    platform.produce_tickets(
-                        5000, tag=f"delete-{service}-{force}", pause_every=250, pause=0.1
-                    )
-                )
+            stream, tickets = platform.stream_tickets(
+                5000, tag=f"delete-{service}-{force}", pause_every=250, pause=0.1
             )
-            stream.start()
             wait_until(
                 lambda: _end_offsets(platform, platform.topics["intake"]) > started_at + 1000,  # noqa: B023
                 timeout=60,
@@ -194,6 +161,7 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
             if not force:
                 assert code == 0, f"{service} exited {code} on SIGTERM"
             platform.wait_rolled_out(service)
+            wait_until(platform.settled, timeout=120, interval=1)
             stream.join()
             lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
             print(
@@ -204,7 +172,7 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
             assert event_duplicates == 0
     intake_end = _end_offsets(platform, platform.topics["intake"])
     wait_until(
-        lambda: _committed(platform, config["GROUP_ID"], platform.topics["intake"]) == intake_end, timeout=60
+        lambda: committed_total(platform.cluster.bootstrap, config["GROUP_ID"]) == intake_end, timeout=60
     )
 
 
@@ -224,13 +192,7 @@ def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Pla
         check=True,
         capture_output=True,
     )
-    tickets: list[str] = []
-    stream = threading.Thread(
-        target=lambda: tickets.extend(
-            platform.produce_tickets(3000, tag="upgrade", pause_every=100, pause=0.2)
-        )
-    )
-    stream.start()
+    stream, tickets = platform.stream_tickets(3000, tag="upgrade", pause_every=100, pause=0.2)
     platform.helm_install(
         f"--set=global.image.repository={repository}",
         f"--set=global.image.tag={second.rsplit(':', 1)[1]}",
@@ -240,6 +202,8 @@ def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Pla
     )
     for service in (*SERVICES, "operator"):
         platform.wait_rolled_out(service)
+    wait_until(platform.settled, timeout=120, interval=1)
+    for service in (*SERVICES, "operator"):
         [pod] = platform.pods(service)
         assert pod.spec.containers[0].image == second
     stream.join()
