@@ -14,6 +14,7 @@ clients never decompress.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -79,13 +80,16 @@ class Connection:
     transport: Transport
     resume_url: str
     session: Session | None = None
+    # zlib-stream frames must leave in the order they were compressed, whichever task sends them.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, payload: dict[str, Any]) -> None:
-        frame = self.transport.frame(payload)
-        if isinstance(frame, bytes):
-            await self.ws.send_bytes(frame)
-        else:
-            await self.ws.send_str(frame)
+        async with self.lock:
+            frame = self.transport.frame(payload)
+            if isinstance(frame, bytes):
+                await self.ws.send_bytes(frame)
+            else:
+                await self.ws.send_str(frame)
 
 
 class LocalGateway:
@@ -112,7 +116,7 @@ class LocalGateway:
         self.resumes = 0
         self.heartbeat_acks = 0
         self.close_codes: list[int] = []  # what the emulator closed connections with, in order
-        self._started = time.monotonic()
+        self.queries: list[dict[str, str]] = []  # each connection's query (v, encoding, compress)
 
     def connected(self) -> int:
         """How many sessions have a live connection (READY or RESUMED sent)."""
@@ -160,6 +164,7 @@ class LocalGateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("encoding", "json") != "json":
             raise web.HTTPBadRequest(text="this emulator speaks the JSON encoding only")
+        self.queries.append(dict(request.query))
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         if request.query.get("v", API_VERSION) != API_VERSION:
