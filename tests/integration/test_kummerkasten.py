@@ -77,6 +77,54 @@ def user(user_id: int = 4242, name: str = "alice") -> dict[str, Any]:
     }
 
 
+def interaction(
+    data: dict[str, Any],
+    *,
+    application_id: int,
+    kind: int = 2,
+    author: dict[str, Any] | None = None,
+    roles: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """An interaction payload as the gateway's INTERACTION_CREATE carries it, with a fresh id and token."""
+    return {
+        "id": str(next(_ids)),
+        "application_id": str(application_id),
+        "type": kind,
+        "token": f"token-{next(_ids)}",
+        "version": 1,
+        "guild_id": str(GUILD_ID),
+        "channel_id": str(CHANNEL_ID),
+        "channel": {
+            "id": str(CHANNEL_ID),
+            "type": 0,
+            "guild_id": str(GUILD_ID),
+            "name": "support",
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+        },
+        "member": {
+            "user": author or user(),
+            "roles": list(roles),
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": "0",
+            "pending": False,
+        },
+        "data": data,
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "app_permissions": "0",
+        "entitlements": [],
+        "authorizing_integration_owners": {"0": str(GUILD_ID)},
+        "context": 0,
+        "attachment_size_limit": 10_485_760,
+    }
+
+
 def deliver(
     api: LocalDiscordApi,
     bot: TicketBot,
@@ -87,48 +135,10 @@ def deliver(
     roles: tuple[str, ...] = (),
 ) -> str:
     """Deliver one interaction as the gateway would; returns its id."""
-    interaction_id, token = str(next(_ids)), f"token-{next(_ids)}"
-    api.new_interaction(interaction_id=interaction_id, token=token)
-    bot._connection.parse_interaction_create(
-        {  # the gateway's INTERACTION_CREATE handler
-            "id": interaction_id,
-            "application_id": str(api.application_id),
-            "type": kind,
-            "token": token,
-            "version": 1,
-            "guild_id": str(GUILD_ID),
-            "channel_id": str(CHANNEL_ID),
-            "channel": {
-                "id": str(CHANNEL_ID),
-                "type": 0,
-                "guild_id": str(GUILD_ID),
-                "name": "support",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-            },
-            "member": {
-                "user": author or user(),
-                "roles": list(roles),
-                "joined_at": "2026-01-01T00:00:00+00:00",
-                "deaf": False,
-                "mute": False,
-                "flags": 0,
-                "permissions": "0",
-                "pending": False,
-            },
-            "data": data,
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "app_permissions": "0",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
-            "context": 0,
-            "attachment_size_limit": 10_485_760,
-        }
-    )
-    return interaction_id
+    payload = interaction(data, kind=kind, author=author, roles=roles, application_id=api.application_id)
+    api.new_interaction(interaction_id=payload["id"], token=payload["token"])
+    bot._connection.parse_interaction_create(payload)  # the gateway's INTERACTION_CREATE handler
+    return str(payload["id"])
 
 
 def slash(message: str, **choices: str) -> dict[str, Any]:

@@ -44,3 +44,26 @@ def test_log_level_and_format_are_case_insensitive_with_defaults() -> None:
     assert Environment({"LOG_LEVEL": "debug", "LOG_FORMAT": "TEXT"}).log_level() == "DEBUG"
     assert Environment({"LOG_FORMAT": "TEXT"}).log_format() == "text"
     assert Environment({}).log_format() == "json"
+
+
+def test_discord_api_base_defaults_to_discord_and_accepts_an_emulator() -> None:
+    from franz.kummerkasten.settings import Settings
+
+    assert Settings.from_env({"DISCORD_TOKEN": "t"}).api_base == "https://discord.com/api/v10"
+    emulator = Settings.from_env(
+        {"DISCORD_TOKEN": "t", "DISCORD_API_BASE": "http://10.200.0.1:8080/api/v10/"}
+    )
+    assert emulator.api_base == "http://10.200.0.1:8080/api/v10"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ws://10.200.0.1/gateway", "discord.com/api/v10", "https://", "http://h:port/api", "http://h/?x=1"],
+)
+def test_discord_api_base_must_be_an_http_url(value: str) -> None:
+    from franz.kummerkasten.settings import Settings
+
+    with pytest.raises(ConfigError) as failure:
+        Settings.from_env({"DISCORD_TOKEN": "t", "DISCORD_API_BASE": value})
+    assert str(failure.value).startswith("DISCORD_API_BASE must be an http(s) URL")
+    assert "\n" not in str(failure.value)

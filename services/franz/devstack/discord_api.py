@@ -6,21 +6,34 @@ interaction callbacks (`?with_response=1`), follow-ups and edits of the original
 messages (open a DM channel, post to it; 403 code 50007 for users who do not accept DMs). It enforces the
 3-second deadline for the first response to an interaction (later answers get 404 Unknown interaction,
 code 10062) and records everything, so tests can read what a submitter saw.
+
+It also serves the Gateway (`franz.devstack.discord_gateway`): `GET /gateway` and `/gateway/bot` answer
+with a websocket URL at the address the client used, and `dispatch_interaction` delivers an interaction
+to the connected bot as INTERACTION_CREATE, so a bot can run as its own process against the emulator.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import datetime
 import itertools
 import json
+import threading
 import time
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from franz.devstack.discord_gateway import LocalGateway
+
 INTERACTION_DEADLINE_SECONDS = 3.0
 EPHEMERAL = 1 << 6
+TOKEN = "test-token"  # noqa: S105 - the bot token the emulator accepts unless told another
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,7 +52,14 @@ class InteractionRecord:
 
 
 class LocalDiscordApi:
-    def __init__(self, *, application_id: int = 900_000_000_000_000_001) -> None:
+    def __init__(
+        self,
+        *,
+        application_id: int = 900_000_000_000_000_001,
+        token: str = TOKEN,
+        guild_ids: Iterable[int] = (),
+        heartbeat_interval_ms: int = 41_250,
+    ) -> None:
         self.application_id = application_id
         self.bot_user = {
             "id": str(application_id),
@@ -57,17 +77,30 @@ class LocalDiscordApi:
         self.dms_closed: set[str] = set()  # users whose privacy settings refuse DMs from the bot
         self._dm_channels: dict[str, str] = {}  # DM channel id → user id
         self._ids = itertools.count(1_200_000_000_000_000_000)
+        self.gateway = LocalGateway(
+            token=token,
+            user=self.bot_user,
+            application_id=application_id,
+            guild_ids=guild_ids,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+        )
         self._runner: web.AppRunner | None = None
+        self.host = "127.0.0.1"
         self.port = 0
 
     @property
     def base(self) -> str:
-        """The value for `discord.http.Route.BASE`."""
-        return f"http://127.0.0.1:{self.port}/api/v10"
+        """The value for `discord.http.Route.BASE` (or `DISCORD_API_BASE`) on this machine."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}/api/v10"
 
-    async def start(self) -> LocalDiscordApi:
+    async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> LocalDiscordApi:
+        """Serve on `host` (0.0.0.0 for a bot in a pod or another network namespace) and `port` (0: any)."""
         app = web.Application()
         api = "/api/v10"
+        app.router.add_get(f"{api}/gateway", self._gateway)
+        app.router.add_get(f"{api}/gateway/bot", self._gateway_bot)
+        app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get(f"{api}/users/@me", self._me)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
         app.router.add_get(f"{api}/applications/{{app}}/commands", self._list_commands)
@@ -81,8 +114,9 @@ class LocalDiscordApi:
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
@@ -94,6 +128,31 @@ class LocalDiscordApi:
         """Register an interaction the test is about to deliver, starting its 3-second clock."""
         self._tokens[token] = interaction_id
         self.interactions[interaction_id] = InteractionRecord(created_at=time.monotonic())
+
+    async def dispatch_interaction(self, payload: dict[str, Any]) -> None:
+        """Deliver an interaction through the gateway as Discord does, starting its 3-second clock."""
+        self.new_interaction(interaction_id=str(payload["id"]), token=str(payload["token"]))
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+
+    async def wait_until_connected(self, *, sessions: int = 1, timeout: float = 60.0) -> None:
+        """Until `sessions` bots hold a live gateway session (READY or RESUMED sent)."""
+        deadline = time.monotonic() + timeout
+        while self.gateway.connected() < sessions:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no bot connected to the gateway within {timeout}s")
+            await asyncio.sleep(0.02)
+
+    async def _gateway(self, request: web.Request) -> web.Response:
+        return _json({"url": self.gateway.gateway_url(request)})
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        return _json(
+            {
+                "url": self.gateway.gateway_url(request),
+                "shards": 1,
+                "session_start_limit": self.gateway.session_start_limit(),
+            }
+        )
 
     async def _me(self, request: web.Request) -> web.Response:
         return _json(self.bot_user)
@@ -210,6 +269,79 @@ class LocalDiscordApi:
             "edited_timestamp": None,
             "components": [],
         }
+
+
+class DiscordApiThread:
+    """The emulator on a loop of its own in a background thread, for a bot that runs as its own process
+    (or pod) while the test blocks. The emulator's state belongs to that loop; every accessor runs there
+    and returns a copy, so a test thread never reads a record while the loop is changing it."""
+
+    def __init__(self, api: LocalDiscordApi | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.api = api or LocalDiscordApi()
+        self._host, self._port = host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="discord-api", daemon=True)
+
+    def start(self) -> DiscordApiThread:
+        self._thread.start()
+        self._run(self.api.start(host=self._host, port=self._port))
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._run(self.api.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> DiscordApiThread:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        """`DISCORD_API_BASE` for a bot on this machine; a bot elsewhere uses its own route to `port`."""
+        return self.api.base
+
+    @property
+    def port(self) -> int:
+        return self.api.port
+
+    def wait_until_connected(self, *, sessions: int = 1, timeout: float = 60.0) -> None:
+        self._run(self.api.wait_until_connected(sessions=sessions, timeout=timeout), timeout=timeout + 5)
+
+    def dispatch_interaction(self, payload: dict[str, Any]) -> None:
+        self._run(self.api.dispatch_interaction(copy.deepcopy(payload)))
+
+    def request_reconnect(self) -> None:
+        self._run(self.api.gateway.request_reconnect())
+
+    def invalidate_sessions(self) -> None:
+        self._run(self.api.gateway.invalidate_sessions())
+
+    def interaction(self, interaction_id: str) -> InteractionRecord:
+        return self.read(lambda api: api.interactions[interaction_id])
+
+    def direct_messages(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.read(lambda api: api.direct_messages)
+
+    def commands(self) -> dict[str, list[dict[str, Any]]]:
+        return self.read(lambda api: api.commands)
+
+    def read(self, what: Callable[[LocalDiscordApi], T]) -> T:
+        """A copy of anything the emulator holds, taken on its loop: `read(lambda a: a.gateway.resumes)`."""
+
+        async def on_loop() -> T:
+            return copy.deepcopy(what(self.api))
+
+        return self._run(on_loop())
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], *, timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
 
 def _unknown_interaction() -> web.Response:

@@ -8,6 +8,12 @@ import json
 import logging
 import signal
 
+import discord
+import discord.http
+import yarl
+from discord.gateway import DiscordWebSocket
+
+from franz.exceptions import ConfigError
 from franz.kummerkasten import core
 from franz.kummerkasten.bot import TicketBot, command_payloads
 from franz.kummerkasten.desk import TicketDesk
@@ -17,6 +23,7 @@ from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
 
 log = logging.getLogger(__name__)
+AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    discord.http.Route.BASE = settings.api_base
     publisher = IntakePublisher(settings.bootstrap, settings.topic)
     desk = TicketDesk(
         bootstrap=settings.bootstrap,
@@ -69,4 +77,23 @@ async def _run(bot: TicketBot, settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
     async with bot:
-        await bot.start(settings.token.reveal())
+        try:
+            await bot.login(settings.token.reveal())
+            await _use_gateway_of_api(bot)
+            await bot.connect()
+        except discord.LoginFailure:
+            raise ConfigError("DISCORD_TOKEN was refused by Discord's API (401 Unauthorized)") from None
+        except discord.ConnectionClosed as closed:
+            if closed.code != AUTHENTICATION_FAILED:
+                raise
+            raise ConfigError(
+                "DISCORD_TOKEN was refused by Discord's gateway (4004 Authentication failed)"
+            ) from None
+
+
+async def _use_gateway_of_api(bot: TicketBot) -> None:
+    """A plain discord.Client always connects to its built-in wss://gateway.discord.gg; Discord documents
+    asking the API (`GET /gateway/bot`) for the URL instead, and that is how DISCORD_API_BASE's gateway is
+    found. discord.py falls back to this URL too when a session cannot be resumed."""
+    _, url, _ = await bot.http.get_bot_gateway()
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from franz import contracts
 from franz.exceptions import ConfigError
@@ -12,6 +13,8 @@ from franz.runtime.secrets import Secret
 from franz.runtime.settings import Environment
 from franz.sachbearbeiter.settings import topics_from
 from franz.sachbearbeiter.stage import Topics
+
+DISCORD_API_BASE = "https://discord.com/api/v10"  # discord.py's own `discord.http.Route.BASE`
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Settings:
     staff_role_id: int | None  # members with this role may assign, close and comment; unset: nobody
     lifecycle_topics: Topics
     notify_group: str
+    api_base: str  # Discord's HTTP API; the gateway URL is asked from it, so an emulator serves both
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +49,7 @@ class Settings:
             staff_role_id=_snowflake(env, "STAFF_ROLE_ID"),
             lifecycle_topics=topics_from(env),
             notify_group=env.text("KUMMERKASTEN_GROUP_ID", "kummerkasten"),
+            api_base=_api_base(env),
         )
 
 
@@ -55,3 +60,15 @@ def _snowflake(env: Environment, name: str) -> int | None:
     if not value.isdigit():
         raise ConfigError(f"{name} must be a Discord id (digits only), got {value!r}")
     return int(value)
+
+
+def _api_base(env: Environment) -> str:
+    value = env.text("DISCORD_API_BASE", DISCORD_API_BASE)
+    parts = urlsplit(value)
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number below 65536
+        valid = False
+    if not valid or parts.query or parts.fragment:
+        raise ConfigError(f"DISCORD_API_BASE must be an http(s) URL like {DISCORD_API_BASE}, got {value!r}")
+    return value.rstrip("/")  # discord.py appends paths that start with "/"
