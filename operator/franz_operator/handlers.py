@@ -35,57 +35,62 @@ def retry_delay(attempt: int) -> float:
 
 
 @dataclass(slots=True)
+class Wakeup:
+    """How the watches reach a running daemon: kopf keeps a daemon's body current, but does not tell it
+    when the body (or another object) changes."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    generation: int | None = None  # the spec generation the daemon last read
+
+
+@dataclass(slots=True)
 class Pipelines:
-    """What the handlers share. kopf hands each daemon its pipeline's body but tells it nothing about
-    other objects, so every running daemon registers an `asyncio.Event` here for the watches to set."""
+    """What the handlers share: the reconciler, the pool it blocks in, and a wake-up per running daemon."""
 
     reconciler: Reconciler
     executor: Executor  # the reconcile blocks (kubernetes and kafka-python clients): OPERATOR_WORKERS threads
     resync_seconds: float
-    wakeups: dict[Key, asyncio.Event] = field(default_factory=dict)
-
-    def wake(self, namespace: str, name: str) -> None:
-        wakeup = self.wakeups.get((namespace, name))
-        if wakeup is not None:
-            wakeup.set()
+    wakeups: dict[Key, Wakeup] = field(default_factory=dict)
 
 
 async def run_pipeline(*, pipelines: Pipelines, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
     """The daemon: reconcile, wait to be woken, repeat until kopf stops it (pipeline deleted, operator
     exiting). Not Ready is a state to look at again, not an error: kopf's retries are for crashes."""
     key = (body.metadata.namespace or "", body.metadata.name or "")
-    wakeup = pipelines.wakeups[key] = asyncio.Event()
+    wakeup = pipelines.wakeups[key] = Wakeup()
     failures = 0
     try:
         while not stopped:
-            wakeup.clear()  # before the reconcile reads: a change during it runs it once more afterwards
+            wakeup.event.clear()  # before the reconcile reads: a change during it runs it once more after
             # kopf keeps `body` current from the watch; the reconcile gets one event's snapshot of it.
             snapshot = dict(body)
+            wakeup.generation = snapshot["metadata"].get("generation")
             ready = await _in_pool(
                 pipelines.executor, functools.partial(_reconcile, pipelines.reconciler, snapshot)
             )
             failures = 0 if ready else failures + 1
             delay = pipelines.resync_seconds if ready else retry_delay(failures)
-            await _sleep(wakeup=wakeup, stopped=stopped, timeout=min(delay, pipelines.resync_seconds))
+            await _sleep(wakeup=wakeup.event, stopped=stopped, timeout=min(delay, pipelines.resync_seconds))
     finally:
         if pipelines.wakeups.get(key) is wakeup:
             del pipelines.wakeups[key]
         pipelines.reconciler.forget(body.metadata.uid or "")
 
 
-def wake_on_pipeline_event(*, pipelines: Pipelines, event_type: str | None, body: Mapping[str, Any]) -> None:
+def wake_on_pipeline_event(*, pipelines: Pipelines, body: Mapping[str, Any]) -> None:
+    """A new spec: reconcile now. Other writes (our status, kopf's finalizer) leave the generation as is,
+    and deletion stops the daemon through kopf, so neither costs a reconcile."""
     metadata = body["metadata"]
-    observed = (body.get("status") or {}).get("observedGeneration")
-    if event_type == "MODIFIED" and observed == metadata.get("generation"):
-        return  # our own status write, or a change to metadata only: the spec is already handled
-    pipelines.wake(metadata["namespace"], metadata["name"])
+    wakeup = pipelines.wakeups.get((metadata["namespace"], metadata["name"]))
+    if wakeup is not None and metadata.get("generation") != wakeup.generation:
+        wakeup.event.set()
 
 
 def wake_on_kafka_topic_event(*, pipelines: Pipelines, labels: Mapping[str, str]) -> None:
     """Strimzi wrote a topic's status (or someone deleted the topic): look at its pipeline now."""
-    namespace, name = labels.get(LABEL_PIPELINE_NAMESPACE), labels.get(LABEL_PIPELINE)
-    if namespace and name:
-        pipelines.wake(namespace, name)
+    wakeup = pipelines.wakeups.get((labels.get(LABEL_PIPELINE_NAMESPACE, ""), labels.get(LABEL_PIPELINE, "")))
+    if wakeup is not None:
+        wakeup.event.set()
 
 
 def delete_topics(*, reconciler: Reconciler, body: Mapping[str, Any], retry: int) -> None:

@@ -121,8 +121,8 @@ def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
         await handlers.run_pipeline(pipelines=pipelines, body=body, stopped=stopped)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def pipeline_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        handlers.wake_on_pipeline_event(pipelines=pipelines, event_type=type, body=body)
+    async def pipeline_event(body: kopf.Body, **_: Any) -> None:
+        handlers.wake_on_pipeline_event(pipelines=pipelines, body=body)
 
     @kopf.on.event(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL, registry=registry)
     async def kafka_topic_event(labels: kopf.Labels, **_: Any) -> None:
