@@ -11,10 +11,10 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import kopf
 
@@ -32,6 +32,14 @@ MAX_RETRY_SECONDS: Final = 60.0
 def retry_delay(attempt: int) -> float:
     """1, 2, 4 … seconds, at most a minute: fast when a fix is quick, gentle on a broker that is down."""
     return float(min(FIRST_RETRY_SECONDS * 2 ** max(attempt - 1, 0), MAX_RETRY_SECONDS))
+
+
+class Stopped(Protocol):
+    """What a daemon uses of kopf's `stopped` flag (`kopf.DaemonStopped`): true once kopf asks it to end."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self) -> Awaitable[object]: ...
 
 
 @dataclass(slots=True)
@@ -53,7 +61,7 @@ class Pipelines:
     wakeups: dict[Key, Wakeup] = field(default_factory=dict)
 
 
-async def run_pipeline(*, pipelines: Pipelines, body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
+async def run_pipeline(*, pipelines: Pipelines, body: kopf.Body, stopped: Stopped) -> None:
     """The daemon: reconcile, wait to be woken, repeat until kopf stops it (pipeline deleted, operator
     exiting). Not Ready is a state to look at again, not an error: kopf's retries are for crashes."""
     key = (body.metadata.namespace or "", body.metadata.name or "")
@@ -119,7 +127,7 @@ async def _in_pool(executor: Executor, call: Callable[[], bool]) -> bool:
     return await asyncio.get_running_loop().run_in_executor(executor, contextvars.copy_context().run, call)
 
 
-async def _sleep(*, wakeup: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
+async def _sleep(*, wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> None:
     """Until the pipeline is woken, kopf stops the daemon, or `timeout` passes, whichever is first.
 
     Waiting on `stopped` too lets the daemon exit at once when kopf asks, so deleting a pipeline never
