@@ -77,7 +77,7 @@ def operator_kubeconfig(
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
         },
     )
-    create_token = [
+    create_token: list[str | Path] = [
         kubectl,
         "--kubeconfig",
         control_plane.kubeconfig,
@@ -96,7 +96,7 @@ def operator_kubeconfig(
     path = control_plane.write_kubeconfig(
         tmp_path_factory.mktemp("operator-account") / "kubeconfig", token=token
     )
-    can_i = [kubectl, "--kubeconfig", path, "auth", "can-i"]
+    can_i: list[str | Path] = [kubectl, "--kubeconfig", path, "auth", "can-i"]
     refused = subprocess.run([*can_i, "delete", "namespaces"], capture_output=True, text=True)
     assert refused.stdout.strip() == "no", "the operator acts as its ServiceAccount, not as the admin"
     return path
