@@ -115,7 +115,8 @@ def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
         return kopf.login_via_client(**kwargs)
 
     # Only kopf's "stopped" flag ends it (a deletion, or the operator exiting); polling while a reconcile
-    # in flight finishes keeps a deletion that lands mid-reconcile to about a second.
+    # in flight finishes keeps a deletion that lands mid-reconcile to about a second. A crash (a bug: the
+    # reconcile reports everything it expects in the status) is kopf's to log and retry after its backoff.
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_polling=1.0)
     async def reconcile_pipeline(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
         await handlers.run_pipeline(pipelines=pipelines, body=body, stopped=stopped)
