@@ -72,6 +72,11 @@ async def run_pipeline(*, pipelines: Pipelines, body: kopf.Body, stopped: Stoppe
             wakeup.event.clear()  # before the reconcile reads: a change during it runs it once more after
             # kopf keeps `body` current from the watch; the reconcile gets one event's snapshot of it.
             snapshot = dict(body)
+            if snapshot["metadata"].get("deletionTimestamp"):
+                # Being deleted, and kopf stops us next: nothing to bring back, and a reconcile now could
+                # recreate what deletionPolicy Delete is removing.
+                await stopped.wait()
+                continue
             wakeup.generation = snapshot["metadata"].get("generation")
             ready = await _in_pool(
                 pipelines.executor, functools.partial(_reconcile, pipelines.reconciler, snapshot)

@@ -159,3 +159,15 @@ def test_not_ready_and_failed_reconciles_are_looked_at_again_without_an_event() 
             assert not daemon.task.done()
 
     asyncio.run(scenario())
+
+
+def test_a_pipeline_being_deleted_is_not_reconciled_again() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            daemon.raw["metadata"] = {**daemon.raw["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}
+            daemon.event(generation=2)  # the API server counts a deletion as a new generation
+            await asyncio.sleep(0.05)
+            assert daemon.reconciler.generations == [1]
+        assert daemon.task.done()
+
+    asyncio.run(scenario())
