@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with LocalKafka() as kafka, LocalControlPlane() as plane, tempfile.TemporaryDirectory() as work:
-        client = config.new_client_from_config(config_file=str(plane.kubeconfig))
+        client = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
         kube = Kube(client)
         kube.create(CRD, "", custom_resource_definition())
         poll(lambda: condition_true(kube.get(CRD, "", CRD_NAME), "Established"), what="the CRD established")

@@ -12,21 +12,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kubernetes import client
 from kubernetes.client import ApiClient
-from kubernetes.client.rest import ApiException
 
 from franz.devstack.process import ManagedProcess, free_port
+from franz_operator.exceptions import KubeError
+from franz_operator.kube import Kind, Kube
 
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1) -> T:
+def wait_until(
+    predicate: Callable[[], T | Literal[False] | None], *, timeout: float = 30.0, interval: float = 0.1
+) -> T:
     """Poll with a deadline instead of sleeping; returns the first truthy answer or fails the test."""
     deadline = time.monotonic() + timeout
     while True:
@@ -140,17 +142,21 @@ class Foreground:
         return self.process.wait(timeout)
 
 
+CUSTOM_RESOURCE_DEFINITION = Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+
+
 def install_crd(api: ApiClient, definition: dict[str, Any]) -> None:
     """Create a CRD (or keep the one this session already made) and wait until it is served."""
-    extensions = client.ApiextensionsV1Api(api)
+    kube = Kube(api)
     try:
-        extensions.create_custom_resource_definition(definition)
-    except ApiException as error:
+        kube.create(CUSTOM_RESOURCE_DEFINITION, "", definition)
+    except KubeError as error:
         if error.status != 409:
             raise
 
     def established() -> bool:
-        current = extensions.read_custom_resource_definition(definition["metadata"]["name"])
-        return any(c.type == "Established" and c.status == "True" for c in current.status.conditions or [])
+        current = kube.get(CUSTOM_RESOURCE_DEFINITION, "", definition["metadata"]["name"]) or {}
+        conditions = (current.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     wait_until(established, timeout=30)

@@ -304,27 +304,3 @@ def transitions(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list
 
 def _base64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
-
-
-def event(pipeline: Pipeline, *, warning: bool, reason: str, message: str, now: str, suffix: str) -> Object:
-    """A core/v1 Event about the pipeline, as `kubectl describe` shows them."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{pipeline.name}.{suffix}", "namespace": pipeline.namespace},
-        "involvedObject": {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "name": pipeline.name,
-            "namespace": pipeline.namespace,
-            "uid": pipeline.uid,
-        },
-        "type": "Warning" if warning else "Normal",
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": MANAGED_BY},
-        "reportingComponent": MANAGED_BY,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }

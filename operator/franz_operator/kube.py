@@ -49,7 +49,6 @@ SECRET: Final = Kind("", "v1", "secrets")
 DEPLOYMENT: Final = Kind("apps", "v1", "deployments")
 KAFKA_TOPIC: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL)
 PIPELINE: Final = Kind(GROUP, VERSION, PLURAL)
-EVENT: Final = Kind("", "v1", "events")
 KINDS_BY_API_KIND: Final = {"ConfigMap": CONFIG_MAP, "Secret": SECRET, "KafkaTopic": KAFKA_TOPIC}
 
 REQUEST_TIMEOUT_SECONDS: Final = 15.0

@@ -1,4 +1,4 @@
-"""`franz operator`: wiring only. kopf watches and holds the finalizer; the controller reconciles."""
+"""`franz operator`: wiring only. kopf watches, runs one daemon per pipeline and holds the finalizer."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import logging
 import socket
 import sys
 import threading
-from typing import Any
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import kopf
 import yaml
 
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
+from franz_operator import handlers
 from franz_operator.admin_topics import AdminTopics
 from franz_operator.constants import (
     FINALIZER,
@@ -26,9 +29,7 @@ from franz_operator.constants import (
     STRIMZI_VERSION,
     VERSION,
 )
-from franz_operator.controller import Controller
 from franz_operator.crd import custom_resource_definition
-from franz_operator.handlers import handle_delete, handle_kafka_topic_event, handle_pipeline_event
 from franz_operator.kube import Kube, load_client
 from franz_operator.reconcile import Reconciler
 from franz_operator.settings import Settings
@@ -46,15 +47,12 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     # An unreachable Kafka is a pipeline's TopicsReady=False with Kafka's error; not a line per retry.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    kube = Kube(load_client())
     admin = AdminTopics()
-    reconciler = Reconciler(kube=kube, admin=admin)
-    controller = Controller(
-        kube=kube,
-        reconciler=reconciler,
-        workers=settings.workers,
+    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
+    pipelines = handlers.Pipelines(
+        reconciler=Reconciler(kube=Kube(load_client()), admin=admin, post_event=post_event),
+        executor=pool,
         resync_seconds=settings.resync_seconds,
-        namespaces=settings.namespaces,
     )
     ready = threading.Event()
     health = HealthServer(port=settings.metrics_port, ready=ready.is_set).start()
@@ -62,40 +60,50 @@ def main(args: argparse.Namespace) -> int:
         "operator starting",
         extra={"namespaces": list(settings.namespaces) or "all", "resync_seconds": settings.resync_seconds},
     )
-    controller.start()
     try:
         kopf.run(
-            registry=registry(),
-            memo=kopf.Memo(controller=controller, reconciler=reconciler),
+            registry=registry(pipelines),
             # One replica with a Recreate Deployment: no peering objects, no RBAC for them.
             standalone=True,
             # kopf would otherwise ask the passwd database for our user name, and the image's numeric
             # user (10001, for runAsNonRoot) has no entry there: the pod name is who we are.
-            identity=socket.gethostname(),
+            identity=kopf.Identity(socket.gethostname()),
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             ready_flag=ready,
         )
     finally:
-        controller.stop()
+        pool.shutdown(cancel_futures=True)  # a reconcile in flight finishes: its requests have timeouts
         admin.close()
         health.stop()
     return 0
 
 
-def registry() -> kopf.OperatorRegistry:
+def post_event(body: Mapping[str, Any], *, warning: bool, reason: str, message: str) -> None:
+    """The reconciler's Events go out through kopf's poster (in the background, with its retries)."""
+    raw = cast(kopf.RawBody, body)  # the pipeline as the API server returned it
+    kopf.event(kopf.Body(raw), type="Warning" if warning else "Normal", reason=reason, message=message)
+
+
+def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Our finalizer name, and kopf's bookkeeping under our group instead of kopf.zalando.org.
+        # Our finalizer name, and kopf's bookkeeping under our group instead of kopf.zalando.org. kopf puts
+        # the finalizer on every pipeline (its daemons need it); the name dates from when only
+        # deletionPolicy Delete pipelines carried one, and stays so finalizers already set remain ours.
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"
         )
-        # Our own Events say what changed; kopf's per-handler INFO lines would only repeat them.
-        settings.posting.level = logging.WARNING
+        # Events are ours, one per change (kopf.event); kopf's per-handler log lines stay in the log.
+        settings.posting.loggers = False
+        settings.posting.reporting_component = MANAGED_BY
+        # A daemon exits within a few loop iterations of being stopped; kopf waits that long before it
+        # falls back to polling, so a deleted pipeline's finalizer goes at once.
+        settings.background.instant_exit_timeout = 0.1
         # The server ends each watch after 5 min; the client gives up 30 s later on a silent connection.
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
@@ -110,15 +118,20 @@ def registry() -> kopf.OperatorRegistry:
         # The same credentials as our own client: the ServiceAccount in a pod, else the kubeconfig.
         return kopf.login_via_client(**kwargs)
 
+    # Only kopf's "stopped" flag ends it (a deletion, or the operator exiting); polling while a reconcile
+    # in flight finishes keeps a deletion that lands mid-reconcile to about a second. A crash (a bug: the
+    # reconcile reports everything it expects in the status) is kopf's to log and retry after its backoff.
+    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_polling=1.0)
+    async def reconcile_pipeline(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        await handlers.run_pipeline(pipelines=pipelines, body=body, stopped=stopped)
+
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def pipeline_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        handle_pipeline_event(
-            event_type=type, body=body, controller=memo.controller, reconciler=memo.reconciler
-        )
+    async def pipeline_event(body: kopf.Body, **_: Any) -> None:
+        handlers.wake_on_pipeline_event(pipelines=pipelines, body=body)
 
     @kopf.on.event(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL, registry=registry)
-    def kafka_topic_event(labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-        handle_kafka_topic_event(labels=labels, controller=memo.controller)
+    async def kafka_topic_event(labels: kopf.Labels, **_: Any) -> None:
+        handlers.wake_on_kafka_topic_event(pipelines=pipelines, labels=labels)
 
     @kopf.on.delete(
         GROUP,
@@ -127,7 +140,7 @@ def registry() -> kopf.OperatorRegistry:
         registry=registry,
         when=lambda spec, **_: spec.get("deletionPolicy") == "Delete",
     )
-    def delete_topics(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-        handle_delete(body=body, reconciler=memo.reconciler, retry=retry)
+    def delete_topics(body: kopf.Body, retry: int, **_: Any) -> None:
+        handlers.delete_topics(reconciler=pipelines.reconciler, body=body, retry=retry)
 
     return registry

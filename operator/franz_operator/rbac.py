@@ -21,7 +21,8 @@ CLUSTER_RULES: Final[list[Rule]] = [
     },
     # kopf follows namespaces when it serves every namespace.
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-    # The pipelines: watched; patched for kopf's finalizer and progress annotations; status written.
+    # The pipelines: watched; patched for kopf's finalizer (on every pipeline: its daemons need it) and its
+    # progress annotations; status written.
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
     # Strimzi backend: the topics, watched so their Ready conditions reach the pipeline at once.
@@ -39,6 +40,6 @@ CLUSTER_RULES: Final[list[Rule]] = [
     },
     # Rollouts: the pipeline's Deployments get the hash of config and secrets in their pod template.
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "patch"]},
-    # The operator's Kubernetes Events (kopf's own too).
+    # The operator's Kubernetes Events, posted by kopf (kopf.event): core/v1, created only.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]

@@ -1,7 +1,7 @@
 """One level-based reconcile of a FranzPipeline: read what is, build what should be, write the difference.
 
-Everything the operator does to a pipeline happens here, whatever woke it (a change, a KafkaTopic's status,
-the periodic resync), so a missed event costs at most one resync interval and never correctness.
+Everything the operator does to a pipeline happens here, whatever woke its daemon (a change, a KafkaTopic's
+status, the periodic resync), so a missed event costs at most one resync interval and never correctness.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ import base64
 import binascii
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from franz_operator import builders, metrics
 from franz_operator.admin_topics import AdminTopics, TopicsResult
 from franz_operator.builders import Condition, TopicState
 from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
 from franz_operator.exceptions import KafkaUnavailable, KubeError, OperatorError, TopicsNotDeleted
-from franz_operator.kube import DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
+from franz_operator.kube import DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
 from franz_operator.pipeline import Pipeline, from_body, partition_mismatches
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,20 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class PostEvent(Protocol):
+    """Posts a Kubernetes Event about the pipeline `body`; kopf's poster in production (`kopf.event`),
+    which sends it in the background and retries, so a failure to post never fails the reconcile."""
+
+    def __call__(self, body: Mapping[str, Any], *, warning: bool, reason: str, message: str) -> None: ...
+
+
 class Reconciler:
-    def __init__(self, *, kube: Kube, admin: AdminTopics, clock: Callable[[], str] = _now) -> None:
+    def __init__(
+        self, *, kube: Kube, admin: AdminTopics, post_event: PostEvent, clock: Callable[[], str] = _now
+    ) -> None:
         self._kube = kube
         self._admin = admin
+        self._post_event = post_event
         self._clock = clock
         self._written: dict[str, dict[str, Any]] = {}  # uid → the status we last wrote
 
@@ -42,7 +51,7 @@ class Reconciler:
         started = time.perf_counter()
         pipeline = from_body(body)
         try:
-            ready = self._reconcile(pipeline, body.get("status") or {})
+            ready = self._reconcile(pipeline, body)
         except Exception:
             metrics.RECONCILIATIONS.labels(result="error").inc()
             raise
@@ -66,11 +75,11 @@ class Reconciler:
                 f"cannot delete the topics yet ({error}); to delete the pipeline and keep its topics, "
                 "set spec.deletionPolicy to Retain"
             )
-            self._event(pipeline, warning=True, reason="DeleteBlocked", message=message)
+            self._post_event(body, warning=True, reason="DeleteBlocked", message=message)
             raise TopicsNotDeleted(message) from error
         if deleted:
-            self._event(
-                pipeline, warning=False, reason="TopicsDeleted", message="deleted " + ", ".join(deleted)
+            self._post_event(
+                body, warning=False, reason="TopicsDeleted", message="deleted " + ", ".join(deleted)
             )
         return deleted
 
@@ -84,8 +93,9 @@ class Reconciler:
                 deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{found['metadata']['name']}")
         return deleted
 
-    def _reconcile(self, pipeline: Pipeline, observed: Mapping[str, Any]) -> bool:
-        previous = self._written.get(pipeline.uid, observed)
+    def _reconcile(self, pipeline: Pipeline, body: Mapping[str, Any]) -> bool:
+        # The body may predate our last status write (the watch lags behind it): diff against what we wrote.
+        previous = self._written.get(pipeline.uid, body.get("status") or {})
         changes: list[str] = []
 
         config = builders.config_map(pipeline)
@@ -121,7 +131,7 @@ class Reconciler:
             changes.extend(self._roll_out(pipeline, digest))
 
         for change in changes:
-            self._event(pipeline, warning=False, reason="Applied", message=change)
+            self._post_event(body, warning=False, reason="Applied", message=change)
 
         conditions = [topics_ready, secrets_ready, config_ready]
         status = builders.status(
@@ -132,8 +142,8 @@ class Reconciler:
                 PIPELINE, pipeline.namespace, pipeline.name, {"status": status}, status=True
             )
             for condition in builders.transitions(previous, status):
-                self._event(
-                    pipeline,
+                self._post_event(
+                    body,
                     warning=condition.status != "True",
                     reason=condition.reason if condition.status != "True" else condition.type,
                     message=f"{condition.type}={condition.status}: {condition.message}",
@@ -267,21 +277,6 @@ class Reconciler:
     def _note(changes: list[str], applied: str, what: str) -> None:
         if applied != "unchanged":
             changes.append(f"{applied} {what}")
-
-    def _event(self, pipeline: Pipeline, *, warning: bool, reason: str, message: str) -> None:
-        """Post an Event; a failure to post is logged and never fails the reconcile."""
-        body = builders.event(
-            pipeline,
-            warning=warning,
-            reason=reason,
-            message=message,
-            now=self._clock(),
-            suffix=uuid.uuid4().hex[:16],  # Event names must be unique
-        )
-        try:
-            self._kube.create(EVENT, pipeline.namespace, body)
-        except KubeError as error:
-            log.warning("cannot post an event", extra={"pipeline": pipeline.name, "error": str(error)})
 
 
 def _without_times(status: Mapping[str, Any]) -> dict[str, Any]:

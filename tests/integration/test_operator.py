@@ -30,12 +30,13 @@ from franz_operator.constants import (
     STRIMZI_CLUSTER_LABEL,
     VERSION,
 )
-from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, EVENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
+from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
 from franz_operator.rbac import CLUSTER_RULES
 from tests.helpers import ServiceProcess, wait_until
 from tests.strimzi import write_status
 
 NAMESPACE = Kind("", "v1", "namespaces")
+EVENT = Kind("", "v1", "events")
 SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts")
 CLUSTER_ROLE = Kind("rbac.authorization.k8s.io", "v1", "clusterroles")
 CLUSTER_ROLE_BINDING = Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
@@ -76,7 +77,7 @@ def operator_kubeconfig(
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
         },
     )
-    create_token = [
+    create_token: list[str | Path] = [
         kubectl,
         "--kubeconfig",
         control_plane.kubeconfig,
@@ -95,7 +96,7 @@ def operator_kubeconfig(
     path = control_plane.write_kubeconfig(
         tmp_path_factory.mktemp("operator-account") / "kubeconfig", token=token
     )
-    can_i = [kubectl, "--kubeconfig", path, "auth", "can-i"]
+    can_i: list[str | Path] = [kubectl, "--kubeconfig", path, "auth", "can-i"]
     refused = subprocess.run([*can_i, "delete", "namespaces"], capture_output=True, text=True)
     assert refused.stdout.strip() == "no", "the operator acts as its ServiceAccount, not as the admin"
     return path
@@ -270,11 +271,14 @@ def test_admin_backend_creates_topics_config_and_secrets(
         assert owned["metadata"]["ownerReferences"][0]["uid"] == pipeline_uid
         assert owned["metadata"]["labels"][LABEL_PIPELINE] == name
 
-    messages = [event["message"] for event in events(kube, namespace)]
-    assert any(f"created topic {topic['formatted']}" in message for message in messages)
-    assert any("created ConfigMap franz-tickets-config" in message for message in messages)
-    # Retain (the default) needs no finalizer: deleting the pipeline never waits for the operator.
-    assert FINALIZER not in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
+    # kopf posts Events in the background (with retries), so they may land just after the status.
+    def messages() -> list[str]:
+        return [event["message"] for event in events(kube, namespace)]
+
+    wait_until(lambda: any(f"created topic {topic['formatted']}" in message for message in messages()))
+    wait_until(lambda: any("created ConfigMap franz-tickets-config" in message for message in messages()))
+    # kopf's daemon holds a finalizer on every pipeline, Retain too (test_deletion_policies: it goes at once).
+    assert FINALIZER in ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers") or [])
 
     assert operator.metric("franz_operator_reconciliations_total", result="ready") >= 1
     assert operator.metric("franz_operator_pipelines", ready="true") >= 1

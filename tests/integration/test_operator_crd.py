@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from franz_operator import constants
 from franz_operator.kube import Kube
@@ -17,7 +17,8 @@ from franz_operator.kube import Kube
 @pytest.fixture(scope="module")
 def objects(kubeconfig: Path, kube: Kube) -> client.CustomObjectsApi:
     """The CRD is installed by the `kube` fixture; this client sees the API server's own errors."""
-    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))
+    api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return client.CustomObjectsApi(api)
 
 
 def pipeline(**spec: Any) -> dict[str, Any]:
@@ -30,17 +31,17 @@ def pipeline(**spec: Any) -> dict[str, Any]:
 
 
 def create(objects: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = objects.create_namespaced_custom_object(
+    created = objects.create_namespaced_custom_object(
         constants.GROUP, constants.VERSION, "default", constants.PLURAL, body
     )
-    return created
+    return cast(dict[str, Any], created)  # the client does not know our kind's shape
 
 
 def patch(objects: client.CustomObjectsApi, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    patched: dict[str, Any] = objects.patch_namespaced_custom_object(
+    patched = objects.patch_namespaced_custom_object(
         constants.GROUP, constants.VERSION, "default", constants.PLURAL, name, {"spec": spec}
     )
-    return patched
+    return cast(dict[str, Any], patched)
 
 
 def refused(call: Any) -> str:

@@ -1,15 +1,13 @@
-"""The operator's pure parts: spec reading, builders, status, the work queue, the retry schedule."""
+"""The operator's pure parts: spec reading, builders, status, the retry schedule."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from franz_operator import builders
 from franz_operator.builders import Condition, TopicState
-from franz_operator.controller import retry_delay
+from franz_operator.handlers import retry_delay
 from franz_operator.pipeline import from_body, partition_mismatches
-from franz_operator.workqueue import WorkQueue
 
 
 def body(**spec: Any) -> dict[str, Any]:
@@ -145,32 +143,6 @@ def test_strimzi_status_is_read_only_when_it_describes_the_current_generation() 
     assert builders.strimzi_topic_state(topic, stale).message == "waiting for Strimzi"
     state = builders.strimzi_topic_state(topic, refused)
     assert (state.ready, state.message) == (False, "Strimzi: NotSupported: no")
-
-
-def test_work_queue_deduplicates_and_reruns_a_key_added_while_in_progress() -> None:
-    queue: WorkQueue[str] = WorkQueue()
-    queue.add("a")
-    queue.add("a")
-    queue.add("b", delay=60)
-    assert len(queue) == 2
-    assert queue.get() == "a"
-    queue.add("a")  # an event while "a" is being reconciled
-    assert len(queue) == 1  # only "b" is queued: "a" waits for its worker
-    queue.done("a")
-    assert queue.get() == "a"
-    queue.done("a")
-    queue.add("b")  # an earlier due time wins over the queued later one
-    assert queue.get() == "b"
-
-
-def test_work_queue_get_returns_none_once_closed() -> None:
-    queue: WorkQueue[str] = WorkQueue()
-    results: list[str | None] = []
-    waiter = threading.Thread(target=lambda: results.append(queue.get()))
-    waiter.start()
-    queue.close()
-    waiter.join(timeout=5)
-    assert results == [None]
 
 
 def test_retries_back_off_to_a_minute() -> None:

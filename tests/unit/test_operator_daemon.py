@@ -1,0 +1,173 @@
+"""The per-pipeline daemon's schedule with a fake reconciler and a fake stop flag: when it reconciles,
+what wakes it, and that it ends when kopf says so. Real asyncio and threads, no kopf, no I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+import kopf
+
+from franz_operator import handlers
+from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.exceptions import KubeError
+from franz_operator.reconcile import Reconciler
+
+KEY = ("team", "tickets")
+
+
+class FakeReconciler(Reconciler):
+    """Answers `ready` (or raises `error`), after waiting for `gate` when one is set."""
+
+    def __init__(self) -> None:
+        self.generations: list[int] = []
+        self.ready = True
+        self.error: Exception | None = None
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+        self.forgotten: list[str] = []
+
+    def reconcile(self, body: Mapping[str, Any]) -> bool:
+        self.generations.append(body["metadata"]["generation"])
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        if self.error is not None:
+            raise self.error
+        return self.ready
+
+    def forget(self, uid: str) -> None:
+        self.forgotten.append(uid)
+
+
+class FakeStopped:
+    """kopf's stop flag: false until `stop()`."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def __bool__(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> object:
+        return await self._event.wait()
+
+    def stop(self) -> None:
+        self._event.set()
+
+
+async def until(predicate: Callable[[], object], *, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.002)
+
+
+class Daemon:
+    """One pipeline's daemon running on the fakes, with the raw body kopf would keep current."""
+
+    def __init__(self, *, resync_seconds: float = 60.0) -> None:
+        self.reconciler = FakeReconciler()
+        self.pipelines = handlers.Pipelines(
+            reconciler=self.reconciler,
+            executor=ThreadPoolExecutor(max_workers=1),
+            resync_seconds=resync_seconds,
+        )
+        self.raw: dict[str, Any] = {
+            "metadata": {"namespace": "team", "name": "tickets", "uid": "u-1", "generation": 1}
+        }
+        self.stopped = FakeStopped()
+
+    async def __aenter__(self) -> Daemon:
+        body = kopf.Body(cast(kopf.RawBody, self.raw))
+        self.task = asyncio.create_task(
+            handlers.run_pipeline(pipelines=self.pipelines, body=body, stopped=self.stopped)
+        )
+        await until(lambda: self.reconciler.generations)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.stopped.stop()
+        await asyncio.wait_for(self.task, timeout=5)
+        self.pipelines.executor.shutdown()
+
+    def event(self, *, generation: int) -> None:
+        """A watch event for the pipeline, as kopf delivers it: the body is already the new one."""
+        self.raw["metadata"] = {**self.raw["metadata"], "generation": generation}
+        handlers.wake_on_pipeline_event(pipelines=self.pipelines, body=self.raw)
+
+
+def test_the_daemon_reconciles_at_once_for_a_new_spec_and_ends_when_stopped() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            assert daemon.reconciler.generations == [1]
+            daemon.event(generation=1)  # our status write or kopf's finalizer: not a new spec
+            await asyncio.sleep(0.05)
+            assert daemon.reconciler.generations == [1]
+            daemon.event(generation=2)
+            await until(lambda: daemon.reconciler.generations == [1, 2])
+        assert daemon.reconciler.forgotten == ["u-1"]
+        assert daemon.pipelines.wakeups == {}
+
+    asyncio.run(scenario())
+
+
+def test_a_change_during_a_reconcile_runs_it_once_more_afterwards() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            daemon.reconciler.gate = gate = threading.Event()
+            daemon.reconciler.entered.clear()
+            daemon.event(generation=2)
+            await until(daemon.reconciler.entered.is_set)
+            daemon.event(generation=3)  # arrives while generation 2 is being reconciled
+            daemon.event(generation=4)
+            gate.set()
+            await until(lambda: daemon.reconciler.generations == [1, 2, 4])
+            await asyncio.sleep(0.05)
+            assert daemon.reconciler.generations == [1, 2, 4]  # two events, one more reconcile
+
+    asyncio.run(scenario())
+
+
+def test_a_kafka_topic_event_wakes_its_own_pipeline_only() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            theirs = {LABEL_PIPELINE: "tickets", LABEL_PIPELINE_NAMESPACE: "other-team"}
+            handlers.wake_on_kafka_topic_event(pipelines=daemon.pipelines, labels=theirs)
+            await asyncio.sleep(0.05)
+            assert len(daemon.reconciler.generations) == 1
+            ours = {LABEL_PIPELINE: "tickets", LABEL_PIPELINE_NAMESPACE: "team"}
+            handlers.wake_on_kafka_topic_event(pipelines=daemon.pipelines, labels=ours)
+            await until(lambda: len(daemon.reconciler.generations) == 2)
+
+    asyncio.run(scenario())
+
+
+def test_not_ready_and_failed_reconciles_are_looked_at_again_without_an_event() -> None:
+    async def scenario() -> None:
+        # The retry delay is capped by the resync interval, short here.
+        async with Daemon(resync_seconds=0.02) as daemon:
+            daemon.reconciler.ready = False
+            await until(lambda: len(daemon.reconciler.generations) >= 3)
+            daemon.reconciler.error = KubeError(0, "the API server did not answer")
+            count = len(daemon.reconciler.generations)
+            await until(lambda: len(daemon.reconciler.generations) >= count + 2)  # the daemon lives on
+            assert not daemon.task.done()
+
+    asyncio.run(scenario())
+
+
+def test_a_pipeline_being_deleted_is_not_reconciled_again() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            daemon.raw["metadata"] = {**daemon.raw["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}
+            daemon.event(generation=2)  # the API server counts a deletion as a new generation
+            await asyncio.sleep(0.05)
+            assert daemon.reconciler.generations == [1]
+        assert daemon.task.done()
+
+    asyncio.run(scenario())
