@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import kopf
 import yaml
+from kopf._core.engines import peering  # kopf exports the type of run(identity=...) nowhere else
 
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
             standalone=True,
             # kopf would otherwise ask the passwd database for our user name, and the image's numeric
             # user (10001, for runAsNonRoot) has no entry there: the pod name is who we are.
-            identity=kopf.Identity(socket.gethostname()),
+            identity=peering.Identity(socket.gethostname()),
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             ready_flag=ready,
