@@ -11,15 +11,16 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import kopf
 
-from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
-from franz_operator.exceptions import OperatorError
+from franz_operator.constants import FINALIZER, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.exceptions import KubeError, OperatorError
+from franz_operator.kube import PIPELINE, Kube
 from franz_operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -144,3 +145,35 @@ async def _sleep(*, wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> 
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def release_retained_pipelines(*, kube: Kube, namespaces: Sequence[str]) -> None:
+    """On the operator's way out, our finalizer comes off every Retain pipeline: kopf puts it on all of
+    them (its daemons need it), but only a Delete pipeline needs us to go, so deleting a Retain one (or
+    its namespace, or `helm uninstall` of the release that runs this operator) never waits for an
+    operator that is gone. kopf adds it back when it next sees the pipeline."""
+    scopes: list[str | None] = [*namespaces] or [None]  # None: every namespace
+    for namespace in scopes:
+        for body in kube.list_objects(PIPELINE, namespace):
+            metadata = body["metadata"]
+            finalizers = metadata.get("finalizers") or []
+            if FINALIZER not in finalizers or body.get("spec", {}).get("deletionPolicy") == "Delete":
+                continue
+            try:
+                kube.merge_patch(
+                    PIPELINE,
+                    metadata["namespace"],
+                    metadata["name"],
+                    # The resource version makes this lose to a concurrent change instead of undoing it.
+                    {
+                        "metadata": {
+                            "finalizers": [name for name in finalizers if name != FINALIZER],
+                            "resourceVersion": metadata["resourceVersion"],
+                        }
+                    },
+                )
+            except KubeError as error:
+                log.warning(
+                    "could not release a pipeline's finalizer on the way out",
+                    extra={"pipeline": f"{metadata['namespace']}/{metadata['name']}", "error": str(error)},
+                )

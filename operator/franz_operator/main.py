@@ -7,7 +7,7 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -50,8 +50,9 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     admin = AdminTopics()
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
+    kube = Kube(load_client())
     pipelines = handlers.Pipelines(
-        reconciler=Reconciler(kube=Kube(load_client()), admin=admin, post_event=post_event),
+        reconciler=Reconciler(kube=kube, admin=admin, post_event=post_event),
         executor=pool,
         resync_seconds=settings.resync_seconds,
     )
@@ -63,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     )
     try:
         kopf.run(
-            registry=registry(pipelines),
+            registry=registry(pipelines, kube=kube, namespaces=settings.namespaces),
             # One replica with a Recreate Deployment: no peering objects, no RBAC for them.
             standalone=True,
             # kopf would otherwise ask the passwd database for our user name, and the image's numeric
@@ -86,7 +87,9 @@ def post_event(body: Mapping[str, Any], *, warning: bool, reason: str, message: 
     kopf.event(kopf.Body(raw), type="Warning" if warning else "Normal", reason=reason, message=message)
 
 
-def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
+def registry(
+    pipelines: handlers.Pipelines, *, kube: Kube, namespaces: Sequence[str]
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -113,6 +116,11 @@ def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
         settings.watching.label_selectors[(STRIMZI_GROUP, STRIMZI_TOPIC_PLURAL)] = (
             f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         )
+
+    # After kopf has stopped its watches and daemons, so nothing puts the finalizer back.
+    @kopf.on.cleanup(registry=registry)
+    def release(**_: Any) -> None:
+        handlers.release_retained_pipelines(kube=kube, namespaces=namespaces)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -23,17 +23,21 @@ import yaml
 from kubernetes import client, config
 
 from franz import contracts
+from franz.devstack.discord_api import DiscordApiThread, LocalDiscordApi
 from franz.devstack.discord_webhook import LocalDiscordWebhook
 from franz.devstack.images import ImageArchive, franz_image
 from franz.devstack.node import LocalCluster
+from franz.devstack.platform import umbrella_values
 from franz.runtime.clients import new_producer
 from tests.helpers import read_topic, wait_until
+from tests.integration.test_kummerkasten import GUILD_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "franz"
 PIPELINE = "support"
 SERVICES = ("aufbereitung", "absturz", "sachbearbeiter")
 ROLLOUT_SECONDS = 180.0
+BOT_TOKEN = "cluster-bot-token"
 HASH_ANNOTATION = "franz.dev/config-hash"
 
 
@@ -59,6 +63,15 @@ def webhook(cluster: LocalCluster) -> Iterator[tuple[LocalDiscordWebhook, str]]:
         yield hook, hook.url.replace(f"127.0.0.1:{port}", address)
 
 
+@pytest.fixture(scope="session")
+def discord(cluster: LocalCluster) -> Iterator[tuple[DiscordApiThread, str]]:
+    """The local Discord API and gateway, and `DISCORD_API_BASE` as pods reach it."""
+    api = LocalDiscordApi(token=BOT_TOKEN, guild_ids=[GUILD_ID])
+    with DiscordApiThread(api) as emulator:
+        address = cluster.namespaces.expose_host_port(emulator.port)
+        yield emulator, f"http://{address}/api/v10"
+
+
 @dataclass
 class Platform:
     """The installed release: how to reach it, and the calls the scenarios share."""
@@ -70,6 +83,7 @@ class Platform:
     kubectl: Path
     values: Path
     webhook: LocalDiscordWebhook
+    discord: DiscordApiThread
     topics: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -141,7 +155,7 @@ class Platform:
 
     def settled(self) -> bool:
         """Exactly one pod per process, Running and Ready, none on its way out."""
-        for service in (*SERVICES, "operator"):
+        for service in (*SERVICES, "kummerkasten", "operator"):
             pods = self.pods(service)
             if len(pods) != 1 or not all(s.ready for s in pods[0].status.container_statuses or []):
                 return False
@@ -224,38 +238,25 @@ def platform(
     cluster: LocalCluster,
     image: ImageArchive,
     webhook: tuple[LocalDiscordWebhook, str],
+    discord: tuple[DiscordApiThread, str],
     helm: Path,
     kubectl: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
     hook, pod_webhook_url = webhook
+    emulator, pod_api_base = discord
     namespace = f"franz-{uuid.uuid4().hex[:6]}"
-    repository, tag = image.reference.rsplit(":", 1)
     values = tmp_path_factory.mktemp("values") / "values.yaml"
     values.write_text(
         yaml.safe_dump(
             {
-                "global": {"pipeline": PIPELINE, "image": {"repository": repository, "tag": tag}},
-                # The bot needs Discord's gateway; its pod is tested on its own.
-                "kummerkasten": {"enabled": False},
+                **umbrella_values(pipeline=PIPELINE, image=image, pod_bootstrap=cluster.pod_bootstrap),
                 # Short enough for a test, long enough for a batch to finish and commit.
                 **{service: {"terminationGracePeriodSeconds": 30} for service in SERVICES},
-                "examplePipeline": {
-                    "enabled": True,
-                    "spec": {
-                        "kafka": {
-                            "bootstrapServers": cluster.pod_bootstrap,
-                            "topicBackend": "admin",
-                            "strimzi": None,
-                        },
-                        "topicDefaults": {"partitions": 3, "replicas": 1},
-                        "deadLetter": {"enabled": True, "suffix": "-dlq"},
-                        "secrets": {
-                            "discordWebhook": {"name": "discord-webhook", "key": "url"},
-                            "discordBotToken": {"name": "discord-bot", "key": "token"},
-                        },
-                        "deletionPolicy": "Retain",
-                    },
+                "kummerkasten": {
+                    "discordGuildId": str(GUILD_ID),
+                    "terminationGracePeriodSeconds": 30,
+                    "extraEnv": [{"name": "DISCORD_API_BASE", "value": pod_api_base}],
                 },
             }
         )
@@ -268,6 +269,7 @@ def platform(
         kubectl=kubectl,
         values=values,
         webhook=hook,
+        discord=emulator,
     )
     platform.core.create_namespace(
         client.V1Namespace(
@@ -280,7 +282,10 @@ def platform(
             )
         )
     )
-    for name, key, value in (("discord-webhook", "url", pod_webhook_url), ("discord-bot", "token", "unused")):
+    for name, key, value in (
+        ("discord-webhook", "url", pod_webhook_url),
+        ("discord-bot", "token", BOT_TOKEN),
+    ):
         platform.core.create_namespaced_secret(
             namespace,
             client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={key: value}),
@@ -298,8 +303,9 @@ def platform(
     # The operator stamps the config hash on the Deployments once it wrote their ConfigMap and Secret,
     # which rolls them once more: the platform is settled when that roll is done.
     wait_until(lambda: all(platform.config_hashes().values()), timeout=ROLLOUT_SECONDS, interval=1)
-    for service in SERVICES:
+    for service in (*SERVICES, "kummerkasten"):
         platform.wait_rolled_out(service)
+    emulator.wait_until_connected(timeout=ROLLOUT_SECONDS)
     wait_until(platform.settled, timeout=ROLLOUT_SECONDS, interval=1)
     yield platform
     platform.run(helm, "uninstall", RELEASE, f"--namespace={namespace}", "--wait", check=False)

@@ -9,19 +9,22 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import threading
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kubernetes import watch
 
+from franz import contracts
 from franz.devstack.kafka import committed_total
 from franz.runtime.clients import new_producer
 from tests.cluster.conftest import PIPELINE, RELEASE, SERVICES, Platform
 from tests.helpers import FRANZ, read_topic, wait_until
+from tests.integration.test_kummerkasten import interaction, slash
 
 
 def test_every_pod_runs_restricted_under_its_own_account_and_is_ready(platform: Platform) -> None:
-    for service in (*SERVICES, "operator"):
+    for service in (*SERVICES, "kummerkasten", "operator"):
         [pod] = platform.pods(service)
         assert pod.status.phase == "Running", service
         assert all(status.ready for status in pod.status.container_statuses), service
@@ -31,7 +34,7 @@ def test_every_pod_runs_restricted_under_its_own_account_and_is_ready(platform: 
         assert pod.spec.security_context.run_as_non_root is True
     [operator] = platform.pods("operator")
     assert operator.spec.service_account_name == f"{RELEASE}-operator"
-    for service in SERVICES:
+    for service in (*SERVICES, "kummerkasten"):
         [pod] = platform.pods(service)
         assert pod.spec.automount_service_account_token is False
 
@@ -87,6 +90,32 @@ def test_a_broken_record_reaches_the_webhook_through_absturz(platform: Platform)
     assert "json" in json.dumps(embed).lower()
 
 
+def _created_ticket_ids(platform: Platform) -> set[str]:
+    events = read_topic(platform.cluster.bootstrap, platform.topics["events"], expected=0)
+    return {e["ticket_id"] for e in (json.loads(r.value) for r in events) if e["type"] == "TicketCreated"}
+
+
+def _slash_ticket(platform: Platform, message: str) -> str:
+    """A /ticket delivered through the gateway to the bot pod; returns the ticket id it must get."""
+    payload = interaction(slash(message), application_id=platform.discord.api.application_id)
+    platform.discord.dispatch_interaction(payload)
+    return str(payload["id"])
+
+
+def _confirmed(platform: Platform, interaction_id: str) -> bool:
+    """The submitter was shown the ticket id (the bot's ephemeral confirmation)."""
+    ticket_id = contracts.ticket_id_for(f"discord:{interaction_id}")
+    record = platform.discord.interaction(interaction_id)
+    return any(ticket_id in json.dumps(message) for message in record.messages)
+
+
+def test_a_slash_ticket_to_the_bot_pod_is_confirmed_and_reaches_the_lifecycle(platform: Platform) -> None:
+    interaction_id = _slash_ticket(platform, "The VPN drops every hour")
+    wait_until(lambda: _confirmed(platform, interaction_id), timeout=30)
+    ticket_id = contracts.ticket_id_for(f"discord:{interaction_id}")
+    wait_until(lambda: ticket_id in _created_ticket_ids(platform), timeout=120, interval=1)
+
+
 def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(platform: Platform) -> None:
     before = platform.config_hashes()
     stream, tickets = platform.stream_tickets(3000, tag="rotation", pause_every=100, pause=0.2)
@@ -110,18 +139,20 @@ def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(p
 
 
 def _terminated_exit_code(platform: Platform, pod_name: str, *, force: bool) -> int | None:
-    """Delete a pod and watch it go; the exit code its container reported before it went (None with
-    --force, where the API server forgets the pod before the kubelet reports)."""
-    codes: list[int] = []
-    watcher = watch.Watch()
+    """Delete a pod and watch it go (from the version read before the delete, so no event is missed);
+    the exit code its container reported on the way, None if the API server forgot the pod first."""
+    version = platform.core.read_namespaced_pod(pod_name, platform.namespace).metadata.resource_version
     args = ["delete", "pod", pod_name, f"--namespace={platform.namespace}", "--wait=false"]
     if force:
         args += ["--grace-period=0", "--force"]
     platform.run(platform.kubectl, *args)
+    codes: list[int] = []
+    watcher = watch.Watch()
     for event in watcher.stream(
         platform.core.list_namespaced_pod,
         platform.namespace,
         field_selector=f"metadata.name={pod_name}",
+        resource_version=version,
         timeout_seconds=90,
     ):
         pod = event["object"]
@@ -193,6 +224,16 @@ def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Pla
         capture_output=True,
     )
     stream, tickets = platform.stream_tickets(3000, tag="upgrade", pause_every=100, pause=0.2)
+    done = threading.Event()
+    interactions: list[str] = []
+
+    def slash_tickets() -> None:
+        while not done.is_set():
+            interactions.append(_slash_ticket(platform, f"during the upgrade {len(interactions)}"))
+            done.wait(0.25)
+
+    bot_traffic = threading.Thread(target=slash_tickets, name="slash-tickets")
+    bot_traffic.start()
     platform.helm_install(
         f"--set=global.image.repository={repository}",
         f"--set=global.image.tag={second.rsplit(':', 1)[1]}",
@@ -200,13 +241,28 @@ def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Pla
         "--timeout=5m",
         command="upgrade",
     )
-    for service in (*SERVICES, "operator"):
+    for service in (*SERVICES, "kummerkasten", "operator"):
         platform.wait_rolled_out(service)
     wait_until(platform.settled, timeout=120, interval=1)
-    for service in (*SERVICES, "operator"):
+    for service in (*SERVICES, "kummerkasten", "operator"):
         [pod] = platform.pods(service)
         assert pod.spec.containers[0].image == second
+    platform.discord.wait_until_connected(timeout=120)
+    done.set()
+    bot_traffic.join()
     stream.join()
+    # Recreate: no moment with two bots, and none in which a submitter was told "ticket T-…" that
+    # Kafka does not have. Interactions sent while no bot was connected go unanswered, as on Discord.
+    confirmed = [i for i in interactions if _confirmed(platform, i)]
+    wait_until(
+        lambda: {contracts.ticket_id_for(f"discord:{i}") for i in confirmed} <= _created_ticket_ids(platform),
+        timeout=120,
+        interval=1,
+    )
+    print(
+        f"helm upgrade: {len(confirmed)} of {len(interactions)} /ticket interactions confirmed, all published"
+    )
+    assert confirmed
     lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
     print(f"helm upgrade under 3,000 tickets: {formatted_duplicates} duplicate formatted, {event_duplicates}")
     assert lost == 0

@@ -667,3 +667,36 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
         [str(helm), "upgrade", release, str(CHARTS / "franz"), *helm_args], check=True, capture_output=True
     )
     assert {name: config_hash(kube, namespace, name) for name in names} == before
+
+
+def finalizers(kube: Kube, namespace: str, name: str) -> list[str]:
+    found: list[str] = ((kube.get(PIPELINE, namespace, name) or {})["metadata"].get("finalizers")) or []
+    return found
+
+
+def test_a_stopping_operator_releases_retain_pipelines_so_deleting_them_never_waits_for_it(
+    kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
+) -> None:
+    """`helm uninstall` of a release with the operator and a pipeline deletes both at once: a Retain
+    pipeline must not wait for an operator that is gone; a Delete one keeps the finalizer its topics need."""
+    kept = create_pipeline(kube, namespace, admin_spec(bootstrap, f"op-{uuid.uuid4().hex[:8]}"), name="kept")
+    cleaned = create_pipeline(
+        kube,
+        namespace,
+        admin_spec(bootstrap, f"op-{uuid.uuid4().hex[:8]}", deletionPolicy="Delete"),
+        name="cleaned",
+    )
+    for name in (kept, cleaned):
+        wait_condition(kube, namespace, name, "Ready", "True", timeout=60)
+        assert FINALIZER in finalizers(kube, namespace, name)
+
+    assert operator.stop() == 0
+    assert FINALIZER not in finalizers(kube, namespace, kept)
+    assert FINALIZER in finalizers(kube, namespace, cleaned)
+    kube.delete(PIPELINE, namespace, kept)
+    wait_until(lambda: kube.get(PIPELINE, namespace, kept) is None, timeout=10)
+
+    operator.start()
+    operator.wait_until_ready(timeout=60)
+    kube.delete(PIPELINE, namespace, cleaned)
+    wait_until(lambda: kube.get(PIPELINE, namespace, cleaned) is None, timeout=60)

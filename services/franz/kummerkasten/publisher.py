@@ -20,6 +20,8 @@ class IntakePublisher:
         self.topic = topic
         self.ack_timeout = ack_timeout
         self._producer: KafkaProducer | None = None
+        # Whether the broker took the last thing we sent (or, before the first, answered at connect).
+        self._broker_answers = False
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafka-publish")
 
@@ -38,16 +40,21 @@ class IntakePublisher:
                     )
                 except Exception as error:
                     raise PublishError(f"cannot connect to Kafka at {self.bootstrap}: {error}") from error
+                self._broker_answers = True
             return self._producer
 
     def _publish(self, intake: RawIntake) -> PublishedTicket:
         producer = self._connected_producer()
         try:
-            return publish_intake(producer, topic=self.topic, intake=intake, timeout=self.ack_timeout)
+            published = publish_intake(producer, topic=self.topic, intake=intake, timeout=self.ack_timeout)
         except PublishError:
+            self._broker_answers = False
             raise
         except Exception as error:
+            self._broker_answers = False
             raise PublishError(f"Kafka did not take the ticket: {error}") from error
+        self._broker_answers = True
+        return published
 
     def _send_command(self, command: TicketCommand, topic: str) -> None:
         producer = self._connected_producer()
@@ -55,7 +62,9 @@ class IntakePublisher:
             key = command["ticket_id"].encode()
             producer.send(topic, key=key, value=encode(command)).get(timeout=self.ack_timeout)
         except Exception as error:
+            self._broker_answers = False
             raise PublishError(f"Kafka did not take the command: {error}") from error
+        self._broker_answers = True
 
     async def publish_command(self, command: TicketCommand, *, topic: str) -> None:
         """Publish a lifecycle command keyed by its ticket id and wait for the broker's acknowledgement."""
@@ -71,8 +80,9 @@ class IntakePublisher:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._connected_producer)
 
     def ready(self) -> bool:
-        producer = self._producer
-        return producer is not None and bool(producer.bootstrap_connected())
+        """Connected, and the broker took the last ticket or command. Not the bootstrap connection's
+        state: kafka-python closes that once it has the cluster's metadata, so it reads false for good."""
+        return self._producer is not None and self._broker_answers
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
