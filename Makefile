@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FRANZ := $(VENV)/bin/franz
 PYTEST_ARGS ?=
 
-.PHONY: setup infra lint format test test-unit test-integration run bench clean charts kind-up dev deploy
+.PHONY: setup infra lint format test test-unit test-integration test-cluster run node-demo bench clean charts kind-up dev deploy
 
 setup: $(VENV)/.installed
 
@@ -37,14 +37,23 @@ test-unit: setup
 test-integration: setup infra
 	$(VENV)/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
+# The umbrella chart as pods on the real local node (root, Linux namespaces; see README "The real node").
+test-cluster: setup infra
+	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS)
+
 run: setup
 	$(FRANZ) up
+
+# Franz on a real one-node Kubernetes: the node, the image, the chart with an example pipeline; Ctrl-C stops.
+node-demo: setup infra
+	$(FRANZ) cluster --node --demo
 
 bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
 	$(PY) benchmarks/sachbearbeiter.py
 	$(PY) benchmarks/operator.py
+	$(PY) benchmarks/node.py
 
 # Regenerate the charts' values schemas and READMEs (from values.yaml), the operator chart's CRD and the
 # dashboards; the tests fail while any is stale.

@@ -6,17 +6,22 @@ They exist only where the dev stack is installed (a checkout with `franz[dev]`),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from franz.cli import stop_event
 from franz.devstack.cache import progress
+from franz.devstack.exceptions import InfrastructureError
+from franz.devstack.images import REPOSITORY_ROOT
 from franz.services import AddCommand
 
 if TYPE_CHECKING:
     from franz.devstack.images import ImageArchive
+    from franz.devstack.node import LocalCluster
     from franz.devstack.supervisor import Supervisor
 
 DEFAULT_UP_PORT = 9092
@@ -60,8 +65,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(f"kubeconfig={plane.kubeconfig}", flush=True)
             stop.wait()
         return 0
-    with LocalCluster() as cluster:
-        if args.image:
+    with LocalCluster() as cluster, contextlib.ExitStack() as demo:
+        if args.image or args.demo:
             image = franz_image_archive()
             cluster.import_image(image)
             print(f"image={image.reference}", flush=True)
@@ -72,9 +77,104 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         progress(
             f"the node is Ready after {cluster.start_seconds:.1f}s; Ctrl-C stops it and removes everything"
         )
+        if args.demo:
+            install_demo(cluster, image, demo)
         stop.wait()
         progress("stopping the node")
     return 0
+
+
+DEMO_NAMESPACE = "franz"
+
+
+def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextlib.ExitStack) -> None:
+    """The umbrella chart on the node with an example pipeline, absturz posting to a local webhook whose
+    alerts print here; then how to send a ticket and watch the pods (what `make node-demo` shows)."""
+    import yaml
+
+    from franz.devstack.discord_webhook import LocalDiscordWebhook
+    from franz.devstack.platform import umbrella_values
+    from franz.devstack.tools import tool
+
+    webhook = resources.enter_context(LocalDiscordWebhook(on_message=_print_alerts))
+    port = int(webhook.url.split("/")[2].rsplit(":", 1)[1])
+    pod_webhook = webhook.url.replace(f"127.0.0.1:{port}", cluster.namespaces.expose_host_port(port))
+    kubeconfig = f"--kubeconfig={cluster.kubeconfig}"
+    kubectl, helm = str(tool("kubectl")), str(tool("helm"))
+    values = cluster.state_dir / "demo-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                **umbrella_values(pipeline="demo", image=image, pod_bootstrap=cluster.pod_bootstrap),
+                "kummerkasten": {"enabled": False},  # it needs a Discord bot token
+            }
+        )
+    )
+    steps = [
+        [kubectl, kubeconfig, "create", "namespace", DEMO_NAMESPACE],
+        [
+            kubectl,
+            kubeconfig,
+            "label",
+            "namespace",
+            DEMO_NAMESPACE,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        [
+            kubectl,
+            kubeconfig,
+            "-n",
+            DEMO_NAMESPACE,
+            "create",
+            "secret",
+            "generic",
+            "discord-webhook",
+            f"--from-literal=url={pod_webhook}",
+        ],
+        [
+            kubectl,
+            kubeconfig,
+            "-n",
+            DEMO_NAMESPACE,
+            "create",
+            "secret",
+            "generic",
+            "discord-bot",
+            "--from-literal=token=unused",
+        ],
+        [
+            helm,
+            kubeconfig,
+            "install",
+            "franz",
+            str(REPOSITORY_ROOT / "charts" / "franz"),
+            f"--namespace={DEMO_NAMESPACE}",
+            f"--values={values}",
+            "--wait",
+            "--timeout=5m",
+        ],
+    ]
+    progress("installing the umbrella chart with an example pipeline (helm install --wait)")
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise InfrastructureError(f"{' '.join(step[:4])} failed:\n{result.stderr.strip()}")
+    print(
+        "\n".join(
+            [
+                "",
+                "Franz runs as pods on the node.",
+                f"  export KUBECONFIG={cluster.kubeconfig}",
+                f"  {kubectl} get pods -n {DEMO_NAMESPACE} -w",
+                f"  {kubectl} get franzpipelines -n {DEMO_NAMESPACE}",
+                f"  .venv/bin/franz ticket 'Printer on fire' --user alice --bootstrap {cluster.bootstrap}",
+                f"  .venv/bin/franz tickets --bootstrap {cluster.bootstrap}",
+                "Alerts from absturz print here as [discord] lines. Ctrl-C stops the node and removes it.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
 
 
 def franz_image_archive() -> ImageArchive:
@@ -198,6 +298,11 @@ def register_dev_commands(add: AddCommand) -> None:
     )
     cluster.add_argument(
         "--image", action="store_true", help="with --node: build the Franz image and load it into the node"
+    )
+    cluster.add_argument(
+        "--demo",
+        action="store_true",
+        help="with --node: also install the umbrella chart with an example pipeline (make node-demo)",
     )
     image = add(
         "image", cmd_image, "build the Franz image from the Dockerfile with buildah; prints image=REF"
