@@ -35,8 +35,8 @@ LABEL_ROLE: Final = "franz.dev/topic-role"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "franz-operator"
 ANNOTATION_CONFIG_HASH: Final = "franz.dev/config-hash"
-# kopf's finalizer, on every pipeline: its per-pipeline daemon must be stopped before the pipeline goes, and
-# deletionPolicy Delete's topics deleted. The name predates the daemons (only Delete pipelines carried it).
+# Only deletionPolicy Delete pipelines carry it (kopf adds it for the deletion handler's filter): their
+# topics must be deleted before they go. A Retain pipeline never waits for the operator.
 FINALIZER: Final = "franz.dev/delete-topics"
 
 STRIMZI_GROUP: Final = "kafka.strimzi.io"

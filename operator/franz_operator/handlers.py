@@ -1,8 +1,14 @@
 """What kopf's handlers in `main` do: each decorator there calls one function here.
 
-One kopf daemon per pipeline runs the level-based reconcile: at once, again whenever the pipeline's spec
-or one of its KafkaTopics changes, soon again while it is not Ready, and every resync interval in any
-case, which is how drift nobody reports (a topic deleted in Kafka, a rotated source Secret) is repaired.
+One worker per pipeline (an asyncio task on kopf's loop, started by kopf's watch events) runs the
+level-based reconcile: at once, again whenever the pipeline's spec or one of its KafkaTopics changes,
+soon again while it is not Ready, and every resync interval in any case, which is how drift nobody
+reports (a topic deleted in Kafka, a rotated source Secret) is repaired.
+
+Not a `kopf.daemon`: kopf puts a finalizer on every object that has daemons, so deleting a Retain
+pipeline (or its namespace, or `helm uninstall` of the release that also runs this operator) would wait
+for an operator that may be gone. Only deletionPolicy Delete pipelines carry our finalizer (kopf adds it
+for the deletion handler's filter): their topics do need us to go.
 """
 
 from __future__ import annotations
@@ -11,16 +17,15 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import kopf
 
-from franz_operator.constants import FINALIZER, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
-from franz_operator.exceptions import KubeError, OperatorError
-from franz_operator.kube import PIPELINE, Kube
+from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.exceptions import OperatorError
 from franz_operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -36,75 +41,113 @@ def retry_delay(attempt: int) -> float:
 
 
 class Stopped(Protocol):
-    """What a daemon uses of kopf's `stopped` flag (`kopf.DaemonStopped`): true once kopf asks it to end."""
+    """What a worker waits on to end: true once the pipeline is gone or the operator exits."""
 
     def __bool__(self) -> bool: ...
 
     def wait(self) -> Awaitable[object]: ...
 
 
-@dataclass(slots=True)
-class Wakeup:
-    """How the watches reach a running daemon: kopf keeps a daemon's body current, but does not tell it
-    when the body (or another object) changes."""
+class StopFlag:
+    """A `Stopped` that the watch events and the operator's cleanup set."""
 
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def __bool__(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> object:
+        return await self._event.wait()
+
+    def stop(self) -> None:
+        self._event.set()
+
+
+@dataclass(slots=True)
+class Worker:
+    """One pipeline's worker: the newest body the watch delivered, what wakes it, and what stops it."""
+
+    body: dict[str, Any]
     event: asyncio.Event = field(default_factory=asyncio.Event)
-    generation: int | None = None  # the spec generation the daemon last read
+    stopped: StopFlag = field(default_factory=StopFlag)
+    generation: int | None = None  # the spec generation the worker last read
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass(slots=True)
 class Pipelines:
-    """What the handlers share: the reconciler, the pool it blocks in, and a wake-up per running daemon."""
+    """What the handlers share: the reconciler, the pool it blocks in, and a worker per pipeline."""
 
     reconciler: Reconciler
     executor: Executor  # the reconcile blocks (kubernetes and kafka-python clients): OPERATOR_WORKERS threads
     resync_seconds: float
-    wakeups: dict[Key, Wakeup] = field(default_factory=dict)
+    workers: dict[Key, Worker] = field(default_factory=dict)
 
 
-async def run_pipeline(*, pipelines: Pipelines, body: kopf.Body, stopped: Stopped) -> None:
-    """The daemon: reconcile, wait to be woken, repeat until kopf stops it (pipeline deleted, operator
-    exiting). Not Ready is a state to look at again, not an error: kopf's retries are for crashes."""
-    key = (body.metadata.namespace or "", body.metadata.name or "")
-    wakeup = pipelines.wakeups[key] = Wakeup()
+def on_pipeline_event(*, pipelines: Pipelines, event_type: str | None, body: Mapping[str, Any]) -> None:
+    """A pipeline's watch event: start its worker the first time, wake it for a new spec or a deletion,
+    stop it once the pipeline is gone. Our status writes leave the generation as it is: no reconcile."""
+    metadata = body["metadata"]
+    key = (metadata["namespace"], metadata["name"])
+    worker = pipelines.workers.get(key)
+    if event_type == "DELETED":
+        if worker is not None:
+            worker.stopped.stop()
+        return
+    if worker is None:
+        worker = pipelines.workers[key] = Worker(body=dict(body))
+        worker.task = asyncio.get_running_loop().create_task(
+            run_pipeline(pipelines=pipelines, key=key, worker=worker), name=f"pipeline {key[0]}/{key[1]}"
+        )
+        return
+    worker.body = dict(body)
+    if metadata.get("deletionTimestamp") or metadata.get("generation") != worker.generation:
+        worker.event.set()
+
+
+async def stop_workers(pipelines: Pipelines, *, timeout: float = 10.0) -> None:
+    """On the operator's way out: every worker ends after the reconcile it is in (requests time out)."""
+    tasks = [worker.task for worker in pipelines.workers.values() if worker.task is not None]
+    for worker in pipelines.workers.values():
+        worker.stopped.stop()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+
+
+async def run_pipeline(*, pipelines: Pipelines, key: Key, worker: Worker) -> None:
+    """The worker: reconcile, wait to be woken, repeat until stopped (pipeline deleted, operator exiting).
+    Not Ready is a state to look at again, not an error; so is a reconcile that crashed (a bug, logged)."""
     failures = 0
     try:
-        while not stopped:
-            wakeup.event.clear()  # before the reconcile reads: a change during it runs it once more after
-            # kopf keeps `body` current from the watch; the reconcile gets one event's snapshot of it.
-            snapshot = dict(body)
+        while not worker.stopped:
+            worker.event.clear()  # before the reconcile reads: a change during it runs it once more after
+            snapshot = worker.body
             if snapshot["metadata"].get("deletionTimestamp"):
-                # Being deleted, and kopf stops us next: nothing to bring back, and a reconcile now could
-                # recreate what deletionPolicy Delete is removing.
-                await stopped.wait()
+                # Being deleted: nothing to bring back, and a reconcile now could recreate what
+                # deletionPolicy Delete is removing. The DELETED event stops us.
+                await _sleep(wakeup=worker.event, stopped=worker.stopped, timeout=pipelines.resync_seconds)
                 continue
-            wakeup.generation = snapshot["metadata"].get("generation")
+            worker.generation = snapshot["metadata"].get("generation")
             ready = await _in_pool(
                 pipelines.executor, functools.partial(_reconcile, pipelines.reconciler, snapshot)
             )
             failures = 0 if ready else failures + 1
             delay = pipelines.resync_seconds if ready else retry_delay(failures)
-            await _sleep(wakeup=wakeup.event, stopped=stopped, timeout=min(delay, pipelines.resync_seconds))
+            await _sleep(
+                wakeup=worker.event, stopped=worker.stopped, timeout=min(delay, pipelines.resync_seconds)
+            )
     finally:
-        if pipelines.wakeups.get(key) is wakeup:
-            del pipelines.wakeups[key]
-        pipelines.reconciler.forget(body.metadata.uid or "")
-
-
-def wake_on_pipeline_event(*, pipelines: Pipelines, body: Mapping[str, Any]) -> None:
-    """A new spec: reconcile now. Other writes (our status, kopf's finalizer) leave the generation as is,
-    and deletion stops the daemon through kopf, so neither costs a reconcile."""
-    metadata = body["metadata"]
-    wakeup = pipelines.wakeups.get((metadata["namespace"], metadata["name"]))
-    if wakeup is not None and metadata.get("generation") != wakeup.generation:
-        wakeup.event.set()
+        if pipelines.workers.get(key) is worker:
+            del pipelines.workers[key]
+        pipelines.reconciler.forget(worker.body["metadata"].get("uid") or "")
 
 
 def wake_on_kafka_topic_event(*, pipelines: Pipelines, labels: Mapping[str, str]) -> None:
     """Strimzi wrote a topic's status (or someone deleted the topic): look at its pipeline now."""
-    wakeup = pipelines.wakeups.get((labels.get(LABEL_PIPELINE_NAMESPACE, ""), labels.get(LABEL_PIPELINE, "")))
-    if wakeup is not None:
-        wakeup.event.set()
+    worker = pipelines.workers.get((labels.get(LABEL_PIPELINE_NAMESPACE, ""), labels.get(LABEL_PIPELINE, "")))
+    if worker is not None:
+        worker.event.set()
 
 
 def delete_topics(*, reconciler: Reconciler, body: Mapping[str, Any], retry: int) -> None:
@@ -117,15 +160,17 @@ def delete_topics(*, reconciler: Reconciler, body: Mapping[str, Any], retry: int
 
 def _reconcile(reconciler: Reconciler, body: Mapping[str, Any]) -> bool:
     """What the reconcile cannot help (the API server refusing the status write) is retried as not Ready."""
+    metadata = body["metadata"]
     try:
         return reconciler.reconcile(body)
     except OperatorError as error:
-        metadata = body["metadata"]
         log.warning(
             "reconcile failed",
             extra={"pipeline": f"{metadata['namespace']}/{metadata['name']}", "error": str(error)},
         )
-        return False
+    except Exception:
+        log.exception("reconcile crashed", extra={"pipeline": f"{metadata['namespace']}/{metadata['name']}"})
+    return False
 
 
 async def _in_pool(executor: Executor, call: Callable[[], bool]) -> bool:
@@ -134,10 +179,10 @@ async def _in_pool(executor: Executor, call: Callable[[], bool]) -> bool:
 
 
 async def _sleep(*, wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> None:
-    """Until the pipeline is woken, kopf stops the daemon, or `timeout` passes, whichever is first.
+    """Until the pipeline is woken, its worker is stopped, or `timeout` passes, whichever is first.
 
-    Waiting on `stopped` too lets the daemon exit at once when kopf asks, so deleting a pipeline never
-    waits for a resync interval, and kopf never has to cancel a reconcile halfway through its writes.
+    Waiting on `stopped` too lets the worker exit at once, so deleting a pipeline never waits for a
+    resync interval, and nothing has to cancel a reconcile halfway through its writes.
     """
     waiters = [asyncio.ensure_future(wakeup.wait()), asyncio.ensure_future(stopped.wait())]
     try:
@@ -145,35 +190,3 @@ async def _sleep(*, wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> 
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-def release_retained_pipelines(*, kube: Kube, namespaces: Sequence[str]) -> None:
-    """On the operator's way out, our finalizer comes off every Retain pipeline: kopf puts it on all of
-    them (its daemons need it), but only a Delete pipeline needs us to go, so deleting a Retain one (or
-    its namespace, or `helm uninstall` of the release that runs this operator) never waits for an
-    operator that is gone. kopf adds it back when it next sees the pipeline."""
-    scopes: list[str | None] = [*namespaces] or [None]  # None: every namespace
-    for namespace in scopes:
-        for body in kube.list_objects(PIPELINE, namespace):
-            metadata = body["metadata"]
-            finalizers = metadata.get("finalizers") or []
-            if FINALIZER not in finalizers or body.get("spec", {}).get("deletionPolicy") == "Delete":
-                continue
-            try:
-                kube.merge_patch(
-                    PIPELINE,
-                    metadata["namespace"],
-                    metadata["name"],
-                    # The resource version makes this lose to a concurrent change instead of undoing it.
-                    {
-                        "metadata": {
-                            "finalizers": [name for name in finalizers if name != FINALIZER],
-                            "resourceVersion": metadata["resourceVersion"],
-                        }
-                    },
-                )
-            except KubeError as error:
-                log.warning(
-                    "could not release a pipeline's finalizer on the way out",
-                    extra={"pipeline": f"{metadata['namespace']}/{metadata['name']}", "error": str(error)},
-                )

@@ -1,4 +1,5 @@
-"""`franz operator`: wiring only. kopf watches, runs one daemon per pipeline and holds the finalizer."""
+"""`franz operator`: wiring only. kopf watches and holds the finalizer of Delete pipelines; its events
+start, wake and stop one worker per pipeline (`handlers`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -50,9 +51,8 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     admin = AdminTopics()
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
-    kube = Kube(load_client())
     pipelines = handlers.Pipelines(
-        reconciler=Reconciler(kube=kube, admin=admin, post_event=post_event),
+        reconciler=Reconciler(kube=Kube(load_client()), admin=admin, post_event=post_event),
         executor=pool,
         resync_seconds=settings.resync_seconds,
     )
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     )
     try:
         kopf.run(
-            registry=registry(pipelines, kube=kube, namespaces=settings.namespaces),
+            registry=registry(pipelines),
             # One replica with a Recreate Deployment: no peering objects, no RBAC for them.
             standalone=True,
             # kopf would otherwise ask the passwd database for our user name, and the image's numeric
@@ -87,16 +87,13 @@ def post_event(body: Mapping[str, Any], *, warning: bool, reason: str, message: 
     kopf.event(kopf.Body(raw), type="Warning" if warning else "Normal", reason=reason, message=message)
 
 
-def registry(
-    pipelines: handlers.Pipelines, *, kube: Kube, namespaces: Sequence[str]
-) -> kopf.OperatorRegistry:
+def registry(pipelines: handlers.Pipelines) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # Our finalizer name, and kopf's bookkeeping under our group instead of kopf.zalando.org. kopf puts
-        # the finalizer on every pipeline (its daemons need it); the name dates from when only
-        # deletionPolicy Delete pipelines carried one, and stays so finalizers already set remain ours.
+        # Our finalizer name (only deletionPolicy Delete pipelines carry it: the deletion handler's
+        # filter), and kopf's bookkeeping under our group instead of kopf.zalando.org.
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -105,9 +102,6 @@ def registry(
         # Events are ours, one per change (kopf.event); kopf's per-handler log lines stay in the log.
         settings.posting.loggers = False
         settings.posting.reporting_component = MANAGED_BY
-        # A daemon exits within a few loop iterations of being stopped; kopf waits that long before it
-        # falls back to polling, so a deleted pipeline's finalizer goes at once.
-        settings.background.instant_exit_timeout = 0.1
         # The server ends each watch after 5 min; the client gives up 30 s later on a silent connection.
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
@@ -117,26 +111,19 @@ def registry(
             f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         )
 
-    # After kopf has stopped its watches and daemons, so nothing puts the finalizer back.
+    # After kopf has stopped its watches: each worker finishes the reconcile it is in.
     @kopf.on.cleanup(registry=registry)
-    def release(**_: Any) -> None:
-        handlers.release_retained_pipelines(kube=kube, namespaces=namespaces)
+    async def stop(**_: Any) -> None:
+        await handlers.stop_workers(pipelines)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # The same credentials as our own client: the ServiceAccount in a pod, else the kubeconfig.
         return kopf.login_via_client(**kwargs)
 
-    # Only kopf's "stopped" flag ends it (a deletion, or the operator exiting); polling while a reconcile
-    # in flight finishes keeps a deletion that lands mid-reconcile to about a second. A crash (a bug: the
-    # reconcile reports everything it expects in the status) is kopf's to log and retry after its backoff.
-    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, cancellation_polling=1.0)
-    async def reconcile_pipeline(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await handlers.run_pipeline(pipelines=pipelines, body=body, stopped=stopped)
-
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def pipeline_event(body: kopf.Body, **_: Any) -> None:
-        handlers.wake_on_pipeline_event(pipelines=pipelines, body=body)
+    async def pipeline_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        handlers.on_pipeline_event(pipelines=pipelines, event_type=type, body=body)
 
     @kopf.on.event(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL, registry=registry)
     async def kafka_topic_event(labels: kopf.Labels, **_: Any) -> None:

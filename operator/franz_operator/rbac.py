@@ -21,7 +21,7 @@ CLUSTER_RULES: Final[list[Rule]] = [
     },
     # kopf follows namespaces when it serves every namespace.
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-    # The pipelines: watched; patched for kopf's finalizer (on every pipeline: its daemons need it) and its
+    # The pipelines: watched; patched for kopf's finalizer (deletionPolicy Delete pipelines) and its
     # progress annotations; status written.
     {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},

@@ -1,6 +1,6 @@
 """One level-based reconcile of a FranzPipeline: read what is, build what should be, write the difference.
 
-Everything the operator does to a pipeline happens here, whatever woke its daemon (a change, a KafkaTopic's
+Everything the operator does to a pipeline happens here, whatever woke its worker (a change, a KafkaTopic's
 status, the periodic resync), so a missed event costs at most one resync interval and never correctness.
 """
 

@@ -1,5 +1,6 @@
-"""The per-pipeline daemon's schedule with a fake reconciler and a fake stop flag: when it reconciles,
-what wakes it, and that it ends when kopf says so. Real asyncio and threads, no kopf, no I/O."""
+"""The per-pipeline worker's schedule with a fake reconciler, driven by watch events as kopf delivers
+them: when it reconciles, what wakes it, and that it ends when the pipeline goes. Real asyncio and
+threads, no kopf, no I/O."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
-
-import kopf
+from typing import Any
 
 from franz_operator import handlers
 from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
@@ -44,22 +43,6 @@ class FakeReconciler(Reconciler):
         self.forgotten.append(uid)
 
 
-class FakeStopped:
-    """kopf's stop flag: false until `stop()`."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self._event.is_set()
-
-    async def wait(self) -> object:
-        return await self._event.wait()
-
-    def stop(self) -> None:
-        self._event.set()
-
-
 async def until(predicate: Callable[[], object], *, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -68,7 +51,7 @@ async def until(predicate: Callable[[], object], *, timeout: float = 5.0) -> Non
 
 
 class Daemon:
-    """One pipeline's daemon running on the fakes, with the raw body kopf would keep current."""
+    """One pipeline's worker running on the fakes, started and stopped by its watch events."""
 
     def __init__(self, *, resync_seconds: float = 60.0) -> None:
         self.reconciler = FakeReconciler()
@@ -80,25 +63,24 @@ class Daemon:
         self.raw: dict[str, Any] = {
             "metadata": {"namespace": "team", "name": "tickets", "uid": "u-1", "generation": 1}
         }
-        self.stopped = FakeStopped()
 
     async def __aenter__(self) -> Daemon:
-        body = kopf.Body(cast(kopf.RawBody, self.raw))
-        self.task = asyncio.create_task(
-            handlers.run_pipeline(pipelines=self.pipelines, body=body, stopped=self.stopped)
-        )
+        handlers.on_pipeline_event(pipelines=self.pipelines, event_type=None, body=self.raw)
+        task = self.pipelines.workers[KEY].task
+        assert task is not None
+        self.task = task
         await until(lambda: self.reconciler.generations)
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        self.stopped.stop()
+        handlers.on_pipeline_event(pipelines=self.pipelines, event_type="DELETED", body=self.raw)
         await asyncio.wait_for(self.task, timeout=5)
         self.pipelines.executor.shutdown()
 
     def event(self, *, generation: int) -> None:
         """A watch event for the pipeline, as kopf delivers it: the body is already the new one."""
         self.raw["metadata"] = {**self.raw["metadata"], "generation": generation}
-        handlers.wake_on_pipeline_event(pipelines=self.pipelines, body=self.raw)
+        handlers.on_pipeline_event(pipelines=self.pipelines, event_type="MODIFIED", body=self.raw)
 
 
 def test_the_daemon_reconciles_at_once_for_a_new_spec_and_ends_when_stopped() -> None:
@@ -111,7 +93,7 @@ def test_the_daemon_reconciles_at_once_for_a_new_spec_and_ends_when_stopped() ->
             daemon.event(generation=2)
             await until(lambda: daemon.reconciler.generations == [1, 2])
         assert daemon.reconciler.forgotten == ["u-1"]
-        assert daemon.pipelines.wakeups == {}
+        assert daemon.pipelines.workers == {}
 
     asyncio.run(scenario())
 
@@ -169,5 +151,15 @@ def test_a_pipeline_being_deleted_is_not_reconciled_again() -> None:
             await asyncio.sleep(0.05)
             assert daemon.reconciler.generations == [1]
         assert daemon.task.done()
+
+
+def test_the_operators_cleanup_stops_every_worker() -> None:
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            await handlers.stop_workers(daemon.pipelines, timeout=5)
+            assert daemon.task.done()
+            assert daemon.pipelines.workers == {}
+
+    asyncio.run(scenario())
 
     asyncio.run(scenario())
