@@ -248,6 +248,11 @@ def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Pla
         [pod] = platform.pods(service)
         assert pod.spec.containers[0].image == second
     platform.discord.wait_until_connected(timeout=120)
+    # The new bot answers: more confirmations arrive after the roll than were there before it.
+    before = len([i for i in list(interactions) if _confirmed(platform, i)])
+    wait_until(
+        lambda: len([i for i in list(interactions) if _confirmed(platform, i)]) >= before + 5, timeout=60
+    )
     done.set()
     bot_traffic.join()
     stream.join()
