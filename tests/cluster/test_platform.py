@@ -7,6 +7,7 @@ the topics, so a scenario that left duplicates or losses behind fails where they
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 import threading
@@ -20,7 +21,7 @@ from franz.devstack.kafka import committed_total
 from franz.runtime.clients import new_producer
 from tests.cluster.conftest import PIPELINE, RELEASE, SERVICES, Platform
 from tests.helpers import FRANZ, read_topic, wait_until
-from tests.integration.test_kummerkasten import interaction, slash
+from tests.integration.test_kummerkasten import interaction, slash, user
 
 
 def test_every_pod_runs_restricted_under_its_own_account_and_is_ready(platform: Platform) -> None:
@@ -95,9 +96,16 @@ def _created_ticket_ids(platform: Platform) -> set[str]:
     return {e["ticket_id"] for e in (json.loads(r.value) for r in events) if e["type"] == "TicketCreated"}
 
 
+_submitters = itertools.count(5_000_000_000_000_000)
+
+
 def _slash_ticket(platform: Platform, message: str) -> str:
-    """A /ticket delivered through the gateway to the bot pod; returns the ticket id it must get."""
-    payload = interaction(slash(message), application_id=platform.discord.api.application_id)
+    """A /ticket delivered through the gateway to the bot pod, each from a submitter of its own (the
+    bot allows one ticket per submitter per cooldown); returns the interaction's id."""
+    submitter = user(user_id=next(_submitters), name="submitter")
+    payload = interaction(
+        slash(message), application_id=platform.discord.api.application_id, author=submitter
+    )
     platform.discord.dispatch_interaction(payload)
     return str(payload["id"])
 
@@ -205,6 +213,53 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
     wait_until(
         lambda: committed_total(platform.cluster.bootstrap, config["GROUP_ID"]) == intake_end, timeout=60
     )
+
+
+def _dead_letters_reported(platform: Platform) -> int:
+    """Dead letters absturz reported, counting each collapsed alert's occurrences."""
+    total = 0
+    for embed in platform.webhook.embeds():
+        fields = {field["name"]: field["value"] for field in embed.get("fields", [])}
+        if platform.topics["dlq"] in fields.get("Source", "") + fields.get("Record", ""):
+            total += int(fields.get("Occurrences", "1").split()[0])
+    return total
+
+
+def test_deleting_the_absturz_pod_mid_stream_reports_every_dead_letter(platform: Platform) -> None:
+    before = _dead_letters_reported(platform)
+    dlq_before = _end_offsets(platform, platform.topics["dlq"])
+    producer = new_producer(platform.cluster.bootstrap, client_id="cluster-broken-stream")
+    for i in range(300):
+        producer.send(platform.topics["intake"], value=f"{{broken {i}".encode())
+        if i == 100:
+            producer.flush()
+            wait_until(lambda: _end_offsets(platform, platform.topics["dlq"]) > dlq_before + 50, timeout=60)
+            [pod] = platform.pods("absturz")
+            assert _terminated_exit_code(platform, pod.metadata.name, force=False) == 0
+    producer.flush(timeout=60)
+    producer.close()
+    platform.wait_rolled_out("absturz")
+    wait_until(lambda: _dead_letters_reported(platform) >= before + 300, timeout=180, interval=1)
+    repeated = _dead_letters_reported(platform) - before - 300
+    print(f"delete absturz pod under 300 dead letters: all reported, {repeated} repeated")
+
+
+def test_a_new_operator_pod_takes_over_and_repairs_drift(platform: Platform) -> None:
+    [pod] = platform.pods("operator")
+    assert _terminated_exit_code(platform, pod.metadata.name, force=False) == 0
+    platform.wait_rolled_out("operator")
+    wait_until(platform.settled, timeout=120, interval=1)
+    name = f"franz-{PIPELINE}-config"
+    platform.core.delete_namespaced_config_map(name, platform.namespace)
+
+    def recreated() -> bool:
+        return any(
+            c.metadata.name == name
+            for c in platform.core.list_namespaced_config_map(platform.namespace).items
+        )
+
+    wait_until(recreated, timeout=90, interval=1)
+    assert platform.pipeline_ready()
 
 
 def test_helm_upgrade_to_a_second_tag_under_a_stream_loses_nothing(platform: Platform) -> None:

@@ -110,8 +110,9 @@ def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextl
             }
         )
     )
+    create = [kubectl, kubeconfig, f"--namespace={DEMO_NAMESPACE}", "create"]
     steps = [
-        [kubectl, kubeconfig, "create", "namespace", DEMO_NAMESPACE],
+        [*create, "namespace", DEMO_NAMESPACE],
         [
             kubectl,
             kubeconfig,
@@ -120,28 +121,10 @@ def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextl
             DEMO_NAMESPACE,
             "pod-security.kubernetes.io/enforce=restricted",
         ],
-        [
-            kubectl,
-            kubeconfig,
-            "-n",
-            DEMO_NAMESPACE,
-            "create",
-            "secret",
-            "generic",
-            "discord-webhook",
-            f"--from-literal=url={pod_webhook}",
-        ],
-        [
-            kubectl,
-            kubeconfig,
-            "-n",
-            DEMO_NAMESPACE,
-            "create",
-            "secret",
-            "generic",
-            "discord-bot",
-            "--from-literal=token=unused",
-        ],
+        *(
+            [*create, "secret", "generic", name, f"--from-literal={literal}"]
+            for name, literal in (("discord-webhook", f"url={pod_webhook}"), ("discord-bot", "token=unused"))
+        ),
         [
             helm,
             kubeconfig,

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from kafka import KafkaAdminClient
@@ -27,7 +26,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
-from franz.devstack.process import ManagedProcess, free_port, port_is_free
+from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
 
 if TYPE_CHECKING:
     from franz.devstack.kube import Launcher
@@ -118,7 +117,7 @@ def _server_properties(
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-class LocalKafka:
+class LocalKafka(StartedInWith):
     """One KRaft broker on loopback; `with LocalKafka() as kafka: kafka.bootstrap`.
 
     Given a node's `launcher`, it runs inside the node (its loopback port forwarded to the host's) and
@@ -252,15 +251,6 @@ class LocalKafka:
         self.stop()
         if self._owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalKafka:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def ensure_topics(

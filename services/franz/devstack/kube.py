@@ -21,13 +21,12 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from franz.devstack.cache import cache_dir, exclusive, progress, run_step
 from franz.devstack.exceptions import BuildError
 from franz.devstack.pki import CertificateAuthority, service_account_key, write_secret_file
-from franz.devstack.process import ManagedProcess, free_port
+from franz.devstack.process import ManagedProcess, StartedInWith, free_port
 
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
@@ -201,7 +200,7 @@ class Launcher(Protocol):
     def forward_to_host(self, port: int) -> None: ...
 
 
-class LocalControlPlane:
+class LocalControlPlane(StartedInWith):
     """etcd + kube-apiserver on free loopback ports, with a kubeconfig for an admin in system:masters.
 
     Alone it runs as envtest does (no controllers, so no pods). Given a node's `launcher`, both run in
@@ -379,15 +378,6 @@ class LocalControlPlane:
         self.stop()
         if self._owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _http_ok(url: str) -> bool:

@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from franz.devstack.cache import cache_dir, progress
 from franz.devstack.debian import require_node_packages
@@ -36,7 +35,7 @@ from franz.devstack.kube import (
     coredns_binary,
     node_binaries,
 )
-from franz.devstack.process import ManagedProcess, die_with_parent, log_tail
+from franz.devstack.process import ManagedProcess, StartedInWith, die_with_parent, log_tail
 
 NODE_IP = "10.200.0.1"  # on the node namespace's own loopback; no host or network outside sees it
 POD_SUBNET = "10.244.0.0/24"
@@ -264,7 +263,7 @@ def _yaml(document: Mapping[str, object]) -> str:
     return json.dumps(document, indent=2)
 
 
-class LocalCluster:
+class LocalCluster(StartedInWith):
     """A control plane and one real node that runs pods, with a Kafka broker that pods and the host
     both reach: `bootstrap` for the host, `pod_bootstrap` for pods.
 
@@ -560,19 +559,6 @@ class LocalCluster:
     def close(self) -> None:
         """Stop; the janitor has removed the state directory with the node's logs by then."""
         self.stop()
-
-    def __enter__(self) -> LocalCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _toml(document: dict[str, object], prefix: str = "") -> str:
