@@ -22,12 +22,13 @@ from pathlib import Path
 from kafka import TopicPartition
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.runtime.clients import new_producer
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.sachbearbeiter import core, eventlog
 from franz.sachbearbeiter.service import rebuild_state
-from franz.sachbearbeiter.stage import LifecycleStage, Topics
+from franz.sachbearbeiter.stage import LifecycleStage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from aufbereitung import bare_batch, run_client_loop  # the shared baseline
@@ -36,9 +37,9 @@ PARTITIONS = 3
 STAFF: contracts.Actor = {"id": "discord:7", "name": "sam"}
 
 
-def lifecycle_topics(bootstrap: str) -> Topics:
+def lifecycle_topics(bootstrap: str) -> LifecycleTopics:
     suffix = uuid.uuid4().hex[:6]
-    topics = Topics(
+    topics = LifecycleTopics(
         *(f"bench-{role}-{suffix}" for role in ("formatted", "commands", "events", "state", "dlq"))
     )
     ensure_topics(

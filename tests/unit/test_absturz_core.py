@@ -11,7 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
 from franz.absturz import core
-from franz.discord_limits import EMBEDS_MAX, EMBEDS_TOTAL_MAX, embed_characters, limit_violations
+from franz.contracts.discord import EMBEDS_MAX, EMBEDS_TOTAL_MAX, embed_characters, limit_violations
 from franz.runtime.logs import JsonFormatter, redact
 from franz.runtime.secrets import Secret
 

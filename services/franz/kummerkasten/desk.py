@@ -18,10 +18,9 @@ from collections.abc import Callable
 from kafka import TopicPartition
 
 from franz import contracts
-from franz.contracts import TicketEvent, TicketState
+from franz.contracts import LifecycleTopics, TicketEvent, TicketState
 from franz.runtime.clients import new_consumer
 from franz.sachbearbeiter.eventlog import reader
-from franz.sachbearbeiter.stage import Topics
 from franz.sachbearbeiter.views import summary
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ class TicketDesk:
         self,
         *,
         bootstrap: str,
-        topics: Topics,
+        topics: LifecycleTopics,
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
     ) -> None:

@@ -12,6 +12,7 @@ import time
 from prometheus_client import REGISTRY
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.clients import new_producer
 from franz.runtime.logs import configure_logging
@@ -20,7 +21,7 @@ from franz.runtime.service import run_loop
 from franz.sachbearbeiter import eventlog
 from franz.sachbearbeiter.metrics import TicketGauge
 from franz.sachbearbeiter.settings import Settings
-from franz.sachbearbeiter.stage import SERVICE, LifecycleStage, Topics
+from franz.sachbearbeiter.stage import SERVICE, LifecycleStage
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def co_partitioned(bootstrap: str, topics: Topics, *, stop: threading.Event | None = None) -> int:
+def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event | None = None) -> int:
     """The partition count shared by the keyed lifecycle topics, waiting until they exist.
 
     Each instance owns whole tickets only if a ticket's records land in the same partition number of
@@ -100,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
     return run_loop(loop, metrics_port=settings.metrics_port)
 
 
-def rebuild_state(bootstrap: str, topics: Topics, partitions: int) -> int:
+def rebuild_state(bootstrap: str, topics: LifecycleTopics, partitions: int) -> int:
     """Fold every partition's events and write each ticket's state; the last write per key wins."""
     producer = new_producer(bootstrap, client_id=f"franz-{SERVICE}-rebuild")
     started, tickets, events = time.perf_counter(), 0, 0

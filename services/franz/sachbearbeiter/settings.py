@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.runtime.settings import Environment
-from franz.sachbearbeiter.stage import Topics
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
-    topics: Topics
+    topics: LifecycleTopics
     group_id: str
     metrics_port: int
     log_level: str
@@ -34,9 +34,9 @@ class Settings:
         )
 
 
-def topics_from(env: Environment) -> Topics:
+def topics_from(env: Environment) -> LifecycleTopics:
     """The lifecycle topics; the bot and the CLI read the same variables."""
-    return Topics(
+    return LifecycleTopics(
         formatted=env.topic("FORMATTED_TOPIC", contracts.TOPIC_FORMATTED),
         commands=env.topic("COMMANDS_TOPIC", contracts.TOPIC_COMMANDS),
         events=env.topic("EVENTS_TOPIC", contracts.TOPIC_EVENTS),

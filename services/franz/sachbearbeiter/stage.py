@@ -25,7 +25,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
 from franz.aufbereitung.core import coordinates
-from franz.contracts import ContractError, TicketEvent, TicketState
+from franz.contracts import ContractError, LifecycleTopics, TicketEvent, TicketState
 from franz.runtime import metrics as runtime_metrics
 from franz.runtime.loop import Stage, require_acknowledged
 from franz.runtime.produce import Output
@@ -37,15 +37,6 @@ log = logging.getLogger(__name__)
 SERVICE = "sachbearbeiter"
 
 Restore = Callable[[int], core.Ledger]
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    formatted: str
-    commands: str
-    events: str
-    state: str
-    dlq: str
 
 
 @dataclass(slots=True)
@@ -63,7 +54,7 @@ class LifecycleStage(Stage):
     def __init__(
         self,
         *,
-        topics: Topics,
+        topics: LifecycleTopics,
         partitions: int,
         producer_factory: Callable[[], KafkaProducer],
         restore: Restore,
