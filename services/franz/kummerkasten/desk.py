@@ -19,9 +19,8 @@ from kafka import TopicPartition
 
 from franz import contracts
 from franz.contracts import LifecycleTopics, TicketEvent, TicketState
-from franz.runtime.clients import new_consumer
-from franz.sachbearbeiter.eventlog import reader
-from franz.sachbearbeiter.views import summary
+from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.text import summary
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class TicketDesk:
                 self._stop.wait(5)
 
     def _follow_state(self) -> None:
-        consumer = reader(self.bootstrap, client_id="franz-kummerkasten-state")
+        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
         try:
             partitions = consumer.partitions_for_topic(self.topics.state)
             if not partitions:

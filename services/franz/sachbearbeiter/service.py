@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
-from franz.runtime.clients import new_producer
+from franz.runtime.clients import new_producer, new_reader
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
@@ -42,7 +42,7 @@ def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.E
     every topic, which Kafka's partitioner guarantees only for equal partition counts.
     """
     names = (topics.formatted, topics.commands, topics.events, topics.state)
-    consumer = eventlog.reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
+    consumer = new_reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
     try:
         waited = 0
         while True:
