@@ -5,26 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import signal
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from types import FrameType
 
 from franz.exceptions import FranzError
-
-
-def stop_event() -> threading.Event:
-    """An event set by SIGTERM or Ctrl-C, so foreground commands can stop in order instead of dying."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+from franz.runtime.wait import stop_event
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:

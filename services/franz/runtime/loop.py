@@ -37,6 +37,7 @@ from kafka.structs import OffsetAndMetadata
 from franz.runtime import metrics
 from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
+from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
 
@@ -135,25 +136,10 @@ class KafkaLoop:
     def is_ready(self) -> bool:
         return self._assigned and self._healthy_poll and self.stage.is_ready()
 
-    def _wait_for_topics(self) -> None:
-        """Subscribe only once every topic has partitions: a group that forms before the topic's metadata
-        arrived assigns nothing and idles until the next metadata refresh."""
-        waited = 0.0
-        while not self._stop.is_set():
-            missing = [topic for topic in self.config.topics if not self.consumer.partitions_for_topic(topic)]
-            if not missing:
-                return
-            if waited % 10 == 0:
-                log.warning(
-                    "waiting for topics to exist", extra={"missing": missing, "waited_seconds": waited}
-                )
-            self._stop.wait(0.5)
-            waited += 0.5
-
     def run(self) -> None:
-        self._wait_for_topics()
+        wait_for_topics(self.consumer, self.config.topics, stop=self._stop)
         self.consumer.subscribe(list(self.config.topics), listener=_Listener(self))
-        backoff = self.config.retry_initial_seconds
+        backoff = Backoff(self.config.retry_initial_seconds, self.config.retry_max_seconds)
         log.info("consuming", extra={"topics": list(self.config.topics), "group": self.config.group_id})
         try:
             while not self._stop.is_set():
@@ -167,8 +153,7 @@ class KafkaLoop:
                         "poll failed; retrying",
                         extra={"error": str(error), "error_class": type(error).__name__},
                     )
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+                    backoff.wait(self._stop)
                     continue
                 self._healthy_poll = True
                 self._assigned = bool(self.consumer.assignment())
@@ -178,10 +163,9 @@ class KafkaLoop:
                         self._commit_async()  # an earlier commit failed: try again while idle
                     continue
                 if self._handle(polled):
-                    backoff = self.config.retry_initial_seconds
+                    backoff.reset()
                 else:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+                    backoff.wait(self._stop)
         finally:
             self.close()
 

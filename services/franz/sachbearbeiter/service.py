@@ -18,6 +18,7 @@ from franz.runtime.clients import new_producer, new_reader
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
+from franz.runtime.wait import stop_event, wait_for_topics
 from franz.sachbearbeiter import eventlog
 from franz.sachbearbeiter.metrics import TicketGauge
 from franz.sachbearbeiter.settings import Settings
@@ -35,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event | None = None) -> int:
-    """The partition count shared by the keyed lifecycle topics, waiting until they exist.
+def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event) -> int | None:
+    """The partition count shared by the keyed lifecycle topics, waiting until they exist; None when
+    `stop` is set first.
 
     Each instance owns whole tickets only if a ticket's records land in the same partition number of
     every topic, which Kafka's partitioner guarantees only for equal partition counts.
@@ -44,18 +46,11 @@ def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.E
     names = (topics.formatted, topics.commands, topics.events, topics.state)
     consumer = new_reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
     try:
-        waited = 0
-        while True:
-            counts = {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
-            if all(counts.values()) or (stop is not None and stop.is_set()):
-                break
-            if waited % 20 == 0:
-                missing = [name for name, count in counts.items() if not count]
-                log.warning("waiting for topics to exist", extra={"missing": missing})
-            time.sleep(0.5)
-            waited += 1
+        counts = wait_for_topics(consumer, names, stop=stop)
     finally:
         consumer.close()
+    if not all(counts.values()):
+        return None
     if len(set(counts.values())) != 1:
         listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
         raise ConfigError(
@@ -68,7 +63,12 @@ def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.E
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    partitions = co_partitioned(settings.bootstrap, settings.topics)
+    # The service: SIGTERM while the topics are awaited ends the wait, and run_loop takes the signals over
+    # after it. The one-shot rebuild keeps the default handlers, so Ctrl-C interrupts it wherever it is.
+    stop = threading.Event() if args.rebuild_state else stop_event()
+    partitions = co_partitioned(settings.bootstrap, settings.topics, stop=stop)
+    if partitions is None:
+        return 0
     if args.rebuild_state:
         return rebuild_state(settings.bootstrap, settings.topics, partitions)
     stage = LifecycleStage(
