@@ -30,8 +30,8 @@ from franz.sachbearbeiter import core, eventlog
 from franz.sachbearbeiter.service import rebuild_state
 from franz.sachbearbeiter.stage import LifecycleStage
 
-sys.path.insert(0, str(Path(__file__).parent))
-from aufbereitung import bare_batch, run_client_loop  # the shared baseline
+sys.path.insert(0, str(Path(__file__).parents[1]))  # run as a script: the repository's root
+from benchmarks.aufbereitung import bare_batch, run_client_loop  # the shared baseline
 
 PARTITIONS = 3
 STAFF: contracts.Actor = {"id": "discord:7", "name": "sam"}
