@@ -5,21 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
+from franz.contracts import fields
 from franz.contracts.codec import load_value, loads
 from franz.contracts.exceptions import ContractError
-from franz.contracts.fields import (
-    CATEGORIES,
-    CATEGORY_MAX_CHARS,
-    ID_MAX_CHARS,
-    PRIORITIES,
-    SCHEMA_VERSION,
-    USERNAME_MAX_CHARS,
-    json_object,
-    optional_text,
-    required_text,
-    required_time,
-    utc_now_iso,
-)
 from franz.contracts.ids import parse_ticket_id
 
 STATUSES: Final = ("open", "assigned", "closed")
@@ -101,30 +89,30 @@ def _actor(record: dict[str, Any], field: str) -> Actor:
     if not isinstance(value, dict):
         raise ContractError("validation_error", f"field {field!r} must be an object with id and name")
     return {
-        "id": required_text(value, "id", ID_MAX_CHARS),
-        "name": required_text(value, "name", USERNAME_MAX_CHARS),
+        "id": fields.required_text(value, "id", fields.ID_MAX_CHARS),
+        "name": fields.required_text(value, "name", fields.USERNAME_MAX_CHARS),
     }
 
 
 def validate_command(record: object) -> TicketCommand:
     """Check one lifecycle command; raises ContractError naming the first problem."""
-    fields = json_object(record)
-    kind = fields.get("command")
+    given = fields.json_object(record)
+    kind = given.get("command")
     if kind not in COMMAND_TYPES:
         raise ContractError("validation_error", f"field 'command' must be one of {', '.join(COMMAND_TYPES)}")
     command: TicketCommand = {
-        "schema": SCHEMA_VERSION,
-        "command_id": required_text(fields, "command_id", ID_MAX_CHARS),
-        "ticket_id": parse_ticket_id(required_text(fields, "ticket_id", ID_MAX_CHARS)),
+        "schema": fields.SCHEMA_VERSION,
+        "command_id": fields.required_text(given, "command_id", fields.ID_MAX_CHARS),
+        "ticket_id": parse_ticket_id(fields.required_text(given, "ticket_id", fields.ID_MAX_CHARS)),
         "command": kind,
-        "time": required_time(fields, "time"),
-        "actor": _actor(fields, "actor"),
+        "time": fields.required_time(given, "time"),
+        "actor": _actor(given, "actor"),
     }
     if kind == "assign":
-        command["assignee"] = _actor(fields, "assignee")
+        command["assignee"] = _actor(given, "assignee")
     elif kind == "update":
-        for field, allowed in (("priority", PRIORITIES), ("category", CATEGORIES)):
-            value = optional_text(fields, field, CATEGORY_MAX_CHARS)
+        for field, allowed in (("priority", fields.PRIORITIES), ("category", fields.CATEGORIES)):
+            value = fields.optional_text(given, field, fields.CATEGORY_MAX_CHARS)
             if value is None:
                 continue
             if value.lower() not in allowed:
@@ -135,9 +123,9 @@ def validate_command(record: object) -> TicketCommand:
         if "priority" not in command and "category" not in command:
             raise ContractError("validation_error", "an update needs a priority or a category")
     elif kind == "comment":
-        command["text"] = required_text(fields, "text", COMMENT_MAX_CHARS)
+        command["text"] = fields.required_text(given, "text", COMMENT_MAX_CHARS)
     else:
-        text = optional_text(fields, "text", COMMENT_MAX_CHARS)
+        text = fields.optional_text(given, "text", COMMENT_MAX_CHARS)
         if text is not None:
             command["text"] = text
     return command
@@ -148,16 +136,16 @@ def decode_command(value: bytes | None) -> TicketCommand:
 
 
 def new_command(
-    *, command: CommandType, ticket_id: str, command_id: str, actor: Actor, **fields: object
+    *, command: CommandType, ticket_id: str, command_id: str, actor: Actor, **options: object
 ) -> TicketCommand:
     """A lifecycle command for publishing (the bot and the CLI), validated by the service's own rules."""
     candidate = {
         "command": command,
         "ticket_id": ticket_id,
         "command_id": command_id,
-        "time": utc_now_iso(),
+        "time": fields.utc_now_iso(),
         "actor": actor,
-        **{key: value for key, value in fields.items() if value is not None},
+        **{key: value for key, value in options.items() if value is not None},
     }
     return validate_command(candidate)
 
