@@ -11,6 +11,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ def stop_event() -> threading.Event:
     return stop
 
 
+@dataclass(slots=True)
 class Backoff:
     """Delays that double from `initial` up to `maximum`, each shortened by up to `jitter` of itself.
 
@@ -43,23 +45,18 @@ class Backoff:
     longer than the doubling and the cap allow.
     """
 
-    def __init__(
-        self,
-        initial: float,
-        maximum: float,
-        *,
-        jitter: float = 0.2,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.jitter = jitter
-        self._rng = rng
-        self._next = initial
+    initial: float
+    maximum: float
+    jitter: float = field(default=0.2, kw_only=True)
+    rng: Callable[[], float] = field(default=random.random, kw_only=True)
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._next = self.initial
 
     def next_delay(self) -> float:
         """The delay to wait now; the one after it is twice as long, up to `maximum`."""
-        delay = self._next * (1.0 - self.jitter * self._rng())
+        delay = self._next * (1.0 - self.jitter * self.rng())
         self._next = min(self._next * 2, self.maximum)
         return delay
 
