@@ -23,6 +23,7 @@ lint: setup
 	$(VENV)/bin/ruff check services operator tests benchmarks charts
 	$(VENV)/bin/ruff format --check services operator tests benchmarks charts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: setup
 	$(VENV)/bin/ruff format services operator tests benchmarks charts

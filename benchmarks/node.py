@@ -70,7 +70,7 @@ def lag(cluster: LocalCluster, topic: str, group: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        end = sum(consumer.end_offsets(partitions).values())
+        end: int = sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
     return end - committed_total(cluster.bootstrap, group)

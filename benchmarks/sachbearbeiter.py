@@ -22,23 +22,24 @@ from pathlib import Path
 from kafka import TopicPartition
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.devstack.kafka import LocalKafka, ensure_topics
-from franz.runtime.clients import new_producer
+from franz.runtime.clients import new_producer, new_reader
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.sachbearbeiter import core, eventlog
 from franz.sachbearbeiter.service import rebuild_state
-from franz.sachbearbeiter.stage import LifecycleStage, Topics
+from franz.sachbearbeiter.stage import LifecycleStage
 
-sys.path.insert(0, str(Path(__file__).parent))
-from aufbereitung import bare_batch, run_client_loop  # the shared baseline
+sys.path.insert(0, str(Path(__file__).parents[1]))  # run as a script: the repository's root
+from benchmarks.aufbereitung import bare_batch, run_client_loop  # the shared baseline
 
 PARTITIONS = 3
 STAFF: contracts.Actor = {"id": "discord:7", "name": "sam"}
 
 
-def lifecycle_topics(bootstrap: str) -> Topics:
+def lifecycle_topics(bootstrap: str) -> LifecycleTopics:
     suffix = uuid.uuid4().hex[:6]
-    topics = Topics(
+    topics = LifecycleTopics(
         *(f"bench-{role}-{suffix}" for role in ("formatted", "commands", "events", "state", "dlq"))
     )
     ensure_topics(
@@ -130,7 +131,7 @@ def run_service(bootstrap: str, tickets: int) -> float:
         ),
         stage,
     )
-    watcher = eventlog.reader(bootstrap, client_id="bench-watch")
+    watcher = new_reader(bootstrap, client_id="bench-watch")
     partitions = [TopicPartition(topics.events, p) for p in range(PARTITIONS)]
     thread = threading.Thread(target=loop.run, daemon=True)
     started = time.perf_counter()
@@ -147,7 +148,7 @@ def run_service(bootstrap: str, tickets: int) -> float:
 def rebuild(bootstrap: str, events: list[contracts.TicketEvent]) -> tuple[float, float, int]:
     topics = lifecycle_topics(bootstrap)
     produce(bootstrap, topics.events, [(e["ticket_id"], e) for e in events])
-    consumer = eventlog.reader(bootstrap, client_id="bench-read")
+    consumer = new_reader(bootstrap, client_id="bench-read")
     started = time.perf_counter()
     read = sum(
         1

@@ -18,7 +18,7 @@ from franz.devstack.kube import LocalControlPlane
 from franz.devstack.tools import tool
 from franz_operator.crd import custom_resource_definition
 from franz_operator.kube import Kube
-from tests.helpers import Foreground, install_crd
+from tests.helpers import Foreground, api_client, install_crd
 from tests.strimzi import kafka_topic_crd
 
 
@@ -67,9 +67,7 @@ def kubeconfig(control_plane: LocalControlPlane) -> Path:
 @pytest.fixture(scope="session")
 def kube(kubeconfig: Path) -> Kube:
     """The API server with the FranzPipeline CRD and Strimzi's KafkaTopic CRD installed and established."""
-    from kubernetes import config
-
-    client = config.new_client_from_config(config_file=str(kubeconfig))
+    client = api_client(kubeconfig)
     for definition in (custom_resource_definition(), kafka_topic_crd()):
         install_crd(client, definition)
     return Kube(client)

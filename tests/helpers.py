@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kubernetes import config
 from kubernetes.client import ApiClient
 
 from franz.devstack.process import ManagedProcess, free_port
@@ -143,6 +144,12 @@ class Foreground:
 
 
 CUSTOM_RESOURCE_DEFINITION = Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+
+
+def api_client(kubeconfig: Path) -> ApiClient:
+    """A client of the API server the kubeconfig names (the library's loader has no type hints)."""
+    api: ApiClient = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    return api
 
 
 def install_crd(api: ApiClient, definition: dict[str, Any]) -> None:

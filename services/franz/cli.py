@@ -5,32 +5,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import signal
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Sequence
-from types import FrameType
 
 from franz.exceptions import FranzError
-
-
-def stop_event() -> threading.Event:
-    """An event set by SIGTERM or Ctrl-C, so foreground commands can stop in order instead of dying."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+from franz.runtime.wait import stop_event
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
     from franz.contracts import new_raw_intake
-    from franz.intake import publish_intake
     from franz.runtime.clients import new_producer
+    from franz.runtime.intake import publish_intake
     from franz.runtime.settings import Environment
 
     bootstrap = args.bootstrap or Environment().bootstrap()
@@ -93,12 +79,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     from franz.contracts import parse_ticket_id
     from franz.runtime.settings import Environment
     from franz.sachbearbeiter.eventlog import history
-    from franz.sachbearbeiter.settings import topics_from
     from franz.sachbearbeiter.views import history_line
 
     env = Environment()
     ticket_id = parse_ticket_id(args.ticket_id)
-    events = history(args.bootstrap or env.bootstrap(), args.topic or topics_from(env).events, ticket_id)
+    events = history(
+        args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events, ticket_id
+    )
     if not events:
         raise FranzError(
             f"no events for {ticket_id}: check the id, or whether sachbearbeiter has seen it yet"
@@ -111,11 +98,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_tickets(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
     from franz.sachbearbeiter.eventlog import current_states
-    from franz.sachbearbeiter.settings import topics_from
     from franz.sachbearbeiter.views import tickets_table
 
     env = Environment()
-    states = current_states(args.bootstrap or env.bootstrap(), args.topic or topics_from(env).state)
+    states = current_states(args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state)
     if args.json:
         for state in states.values():
             if args.status is None or state["status"] == args.status:

@@ -16,11 +16,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from franz import contracts
 from franz.devstack.discord_api import DiscordApiThread, LocalDiscordApi
@@ -29,7 +29,7 @@ from franz.devstack.images import ImageArchive, franz_image
 from franz.devstack.node import LocalCluster
 from franz.devstack.platform import umbrella_values
 from franz.runtime.clients import new_producer
-from tests.helpers import read_topic, wait_until
+from tests.helpers import api_client, read_topic, wait_until
 from tests.integration.test_kummerkasten import GUILD_ID
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ class Platform:
 
     @property
     def api(self) -> client.ApiClient:
-        return config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+        return api_client(self.cluster.kubeconfig)
 
     def run(self, tool: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -142,15 +142,15 @@ class Platform:
         """Each service Deployment's `franz.dev/config-hash`, by which the operator rolls it."""
         hashes = {}
         for service in SERVICES:
-            deployment = self.apps.read_namespaced_deployment(self.deployment(service), self.namespace)
+            deployment: Any = self.apps.read_namespaced_deployment(self.deployment(service), self.namespace)
             hashes[service] = (deployment.spec.template.metadata.annotations or {}).get(HASH_ANNOTATION, "")
         return hashes
 
-    def pods(self, service: str) -> list[client.V1Pod]:
+    def pods(self, service: str) -> list[Any]:
+        """The service's pods as the API server filled them in (the client's models mark every field
+        optional, so typed access would check for None where a running pod never has one)."""
         selector = f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}"
-        pods: list[client.V1Pod] = self.core.list_namespaced_pod(
-            self.namespace, label_selector=selector
-        ).items
+        pods: list[Any] = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
         return pods
 
     def settled(self) -> bool:
@@ -162,8 +162,11 @@ class Platform:
         return True
 
     def pipeline_ready(self) -> bool:
-        body = self.custom.get_namespaced_custom_object(
-            "franz.dev", "v1alpha1", self.namespace, "franzpipelines", PIPELINE
+        body = cast(
+            "dict[str, Any]",
+            self.custom.get_namespaced_custom_object(
+                "franz.dev", "v1alpha1", self.namespace, "franzpipelines", PIPELINE
+            ),
         )
         conditions = body.get("status", {}).get("conditions", [])
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
@@ -292,7 +295,7 @@ def platform(
         )
     platform.helm_install("--wait", "--timeout=5m")
     wait_until(platform.pipeline_ready, timeout=ROLLOUT_SECONDS, interval=1)
-    config_map = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", namespace).data
+    config_map = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", namespace).data or {}
     platform.topics = {
         "intake": config_map["SOURCE_TOPIC"],
         "formatted": config_map["TARGET_TOPIC"],

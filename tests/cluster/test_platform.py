@@ -11,7 +11,7 @@ import itertools
 import json
 import subprocess
 import threading
-from typing import Any
+from typing import Any, cast
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kubernetes import watch
@@ -128,7 +128,7 @@ def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(p
     before = platform.config_hashes()
     stream, tickets = platform.stream_tickets(3000, tag="rotation", pause_every=100, pause=0.2)
     secret = platform.core.read_namespaced_secret("discord-webhook", platform.namespace)
-    rotated = base64.b64decode(secret.data["url"]).decode() + "?rotated=1"
+    rotated = base64.b64decode((secret.data or {})["url"]).decode() + "?rotated=1"
     platform.core.patch_namespaced_secret(
         "discord-webhook", platform.namespace, {"stringData": {"url": rotated}}
     )
@@ -149,14 +149,15 @@ def test_rotating_the_webhook_secret_rolls_the_deployments_and_loses_no_ticket(p
 def _terminated_exit_code(platform: Platform, pod_name: str, *, force: bool) -> int | None:
     """Delete a pod and watch it go (from the version read before the delete, so no event is missed);
     the exit code its container reported on the way, None if the API server forgot the pod first."""
-    version = platform.core.read_namespaced_pod(pod_name, platform.namespace).metadata.resource_version
+    pod: Any = platform.core.read_namespaced_pod(pod_name, platform.namespace)
+    version = pod.metadata.resource_version
     args = ["delete", "pod", pod_name, f"--namespace={platform.namespace}", "--wait=false"]
     if force:
         args += ["--grace-period=0", "--force"]
     platform.run(platform.kubectl, *args)
     codes: list[int] = []
-    watcher = watch.Watch()
-    for event in watcher.stream(
+    watcher = watch.Watch()  # type: ignore[no-untyped-call]
+    for event in watcher.stream(  # type: ignore[no-untyped-call]
         platform.core.list_namespaced_pod,
         platform.namespace,
         field_selector=f"metadata.name={pod_name}",
@@ -168,7 +169,7 @@ def _terminated_exit_code(platform: Platform, pod_name: str, *, force: bool) -> 
             if status.state.terminated is not None:
                 codes.append(status.state.terminated.exit_code)
         if event["type"] == "DELETED":
-            watcher.stop()
+            watcher.stop()  # type: ignore[no-untyped-call]
     return codes[-1] if codes else None
 
 
@@ -184,7 +185,9 @@ def _end_offsets(platform: Platform, topic: str) -> int:
 def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) -> None:
     """`kubectl delete pod` (SIGTERM within the grace period: the loop finishes its batch, commits and
     exits 0), then the same with --force for at-least-once services (no grace at all)."""
-    config = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", platform.namespace).data
+    config = (
+        platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", platform.namespace).data or {}
+    )
     for force in (False, True):
         for service in ("aufbereitung", "sachbearbeiter"):
             started_at = _end_offsets(platform, platform.topics["intake"])
@@ -336,7 +339,7 @@ def test_helm_uninstall_removes_the_release_and_the_retained_pipeline_keeps_its_
     selector = f"app.kubernetes.io/instance={RELEASE}"
 
     def gone() -> bool:
-        left = [
+        left: list[Any] = [
             *platform.apps.list_namespaced_deployment(platform.namespace, label_selector=selector).items,
             *platform.core.list_namespaced_service(platform.namespace, label_selector=selector).items,
             *platform.core.list_namespaced_pod(platform.namespace, label_selector=selector).items,
@@ -345,8 +348,11 @@ def test_helm_uninstall_removes_the_release_and_the_retained_pipeline_keeps_its_
         return not [item for item in left if item.metadata.name != "kube-root-ca.crt"]
 
     wait_until(gone, timeout=120, interval=1)
-    pipelines = platform.custom.list_namespaced_custom_object(
-        "franz.dev", "v1alpha1", platform.namespace, "franzpipelines"
+    pipelines = cast(
+        "dict[str, Any]",
+        platform.custom.list_namespaced_custom_object(
+            "franz.dev", "v1alpha1", platform.namespace, "franzpipelines"
+        ),
     )["items"]
     assert pipelines == []
     admin = KafkaAdminClient(bootstrap_servers=platform.cluster.bootstrap)

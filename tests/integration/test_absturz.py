@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from franz import contracts
+from franz.contracts.discord import limit_violations
 from franz.devstack.discord_webhook import LocalDiscordWebhook
 from franz.devstack.kafka import committed_total
-from franz.discord_limits import limit_violations
 from franz.runtime.clients import new_producer
 from tests.helpers import ServiceProcess, wait_until
 

@@ -23,9 +23,9 @@ from charts import values as chart_values
 
 from franz.absturz.settings import Settings as AbsturzSettings
 from franz.aufbereitung.settings import Settings as AufbereitungSettings
+from franz.contracts import LifecycleTopics
 from franz.kummerkasten.settings import Settings as KummerkastenSettings
 from franz.sachbearbeiter.settings import Settings as SachbearbeiterSettings
-from franz.sachbearbeiter.stage import Topics
 from franz_operator import builders, constants, crd, rbac
 from franz_operator.pipeline import dead_letter_role, from_body
 
@@ -320,7 +320,7 @@ def test_each_service_starts_from_the_operators_config_map_and_its_charts_env(
     def topic(role: str) -> str:
         return pipeline.topic(role).name
 
-    lifecycle = Topics(
+    lifecycle = LifecycleTopics(
         formatted=topic("formatted"),
         commands=topic("commands"),
         events=topic("events"),

@@ -6,23 +6,20 @@ import json
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import yaml
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from franz.devstack.kube import KUBERNETES_VERSION, LocalControlPlane
-from tests.helpers import install_crd
+from tests.helpers import api_client, install_crd
 
 GROUP = "smoke.franz.dev"
 
 
-def _api(kubeconfig: Path) -> client.ApiClient:
-    return config.new_client_from_config(config_file=str(kubeconfig))
-
-
-def _widget_crd(plural: str) -> dict[str, object]:
+def _widget_crd(plural: str) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -55,21 +52,23 @@ def _widget_crd(plural: str) -> dict[str, object]:
 
 
 def test_api_server_validates_custom_resources_against_the_crd_schema(kubeconfig: Path) -> None:
-    api = _api(kubeconfig)
+    api = api_client(kubeconfig)
     plural = f"widgets{uuid.uuid4().hex[:8]}s"
     crd = _widget_crd(plural)
     install_crd(api, crd)
     objects = client.CustomObjectsApi(api)
-    kind = crd["spec"]["names"]["kind"]  # type: ignore[index]
+    kind = crd["spec"]["names"]["kind"]
     good = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": "good"}, "spec": {"size": 3}}
-    created = objects.create_namespaced_custom_object(GROUP, "v1", "default", plural, good)
+    created = cast(
+        "dict[str, Any]", objects.create_namespaced_custom_object(GROUP, "v1", "default", plural, good)
+    )
     assert created["spec"] == {"size": 3}
 
     bad = {"apiVersion": f"{GROUP}/v1", "kind": kind, "metadata": {"name": "bad"}, "spec": {"size": 99}}
     with pytest.raises(ApiException) as refused:
         objects.create_namespaced_custom_object(GROUP, "v1", "default", plural, bad)
     assert refused.value.status == 422
-    assert "spec.size" in refused.value.body
+    assert "spec.size" in str(refused.value.body)
 
 
 def test_kubectl_lists_namespaces_with_the_generated_kubeconfig(kubectl: Path, kubeconfig: Path) -> None:

@@ -63,7 +63,7 @@ def exported_metric_names() -> set[str]:
     families = [*prometheus_client.REGISTRY.collect()]
     for collector in start_time_collectors():
         families.extend(collector.collect())
-    names = set()
+    names: set[str] = set()
     for family in families:
         names.update(family.name + suffix for suffix in SAMPLE_SUFFIXES.get(family.type, ("",)))
     return {name for name in names if name.startswith("franz_")}

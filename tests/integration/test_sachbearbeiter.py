@@ -170,9 +170,11 @@ def test_every_transition_and_refusal_is_an_event_and_the_state_follows(lifecycl
     assert refusal["payload"]["reason"] == f"{tid} is already assigned to kim"
     assert all(event["actor"] == STAFF for event in events if event["type"] != "TicketCreated")
 
-    state = wait_until(
-        lambda: lifecycle.states().get(tid, {}).get("version") == 6 and lifecycle.states()[tid]
-    )
+    def reopened() -> contracts.TicketState | None:
+        state = lifecycle.states().get(tid)
+        return state if state is not None and state["version"] == 6 else None
+
+    state = wait_until(reopened)
     assert state["status"] == "assigned", "reopened to its assignee"
     assert (state["priority"], state["category"], state["comments"]) == ("urgent", "billing", 1)
     assert state["assignee"] == {"id": "discord:8", "name": "kim"}

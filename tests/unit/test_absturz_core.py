@@ -11,7 +11,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
 from franz.absturz import core
-from franz.discord_limits import EMBEDS_MAX, EMBEDS_TOTAL_MAX, embed_characters, limit_violations
+from franz.contracts.discord import EMBEDS_MAX, EMBEDS_TOTAL_MAX, embed_characters, limit_violations
 from franz.runtime.logs import JsonFormatter, redact
 from franz.runtime.secrets import Secret
 
@@ -113,7 +113,7 @@ def test_oversize_content_is_truncated_with_a_marker_never_a_broken_character() 
     embed["description"].encode("utf-8")  # a split surrogate pair would raise here
 
 
-alert_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3000)
+alert_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=3000)
 
 
 @settings(max_examples=60, deadline=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any, cast
 
 import pytest
 from discord.utils import _ZlibDecompressionContext  # the decoder discord.py uses for zlib-stream
@@ -13,13 +14,17 @@ from franz.devstack.discord_gateway import ZLIB_SUFFIX, Session, Transport
 
 def test_zlib_stream_frames_share_one_context_and_each_ends_with_the_sync_flush_suffix() -> None:
     transport, decoder = Transport("zlib-stream"), _ZlibDecompressionContext()
-    payloads = [{"op": 10, "d": {"heartbeat_interval": 41250}}, {"op": 11}, {"op": 0, "t": "READY", "s": 1}]
+    payloads: list[dict[str, Any]] = [
+        {"op": 10, "d": {"heartbeat_interval": 41250}},
+        {"op": 11},
+        {"op": 0, "t": "READY", "s": 1},
+    ]
     frames = [transport.frame(payload) for payload in payloads]
     assert all(isinstance(frame, bytes) and frame.endswith(ZLIB_SUFFIX) for frame in frames)
-    assert [json.loads(decoder.decompress(frame) or "") for frame in frames] == payloads
+    assert [json.loads(decoder.decompress(cast(bytes, frame)) or "") for frame in frames] == payloads
     # One context for the connection: a later frame cannot be read on its own.
     with pytest.raises(zlib.error):
-        zlib.decompressobj().decompress(frames[1])
+        zlib.decompressobj().decompress(cast(bytes, frames[1]))
 
 
 def test_without_zlib_stream_payloads_are_text_frames() -> None:

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 from discord.utils import escape_markdown
 from kafka.consumer.fetcher import ConsumerRecord
 
-from franz.discord_limits import (
+from franz.contracts.discord import (
     DESCRIPTION_MAX,
     EMBEDS_MAX,
     EMBEDS_TOTAL_MAX,

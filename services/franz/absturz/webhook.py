@@ -20,6 +20,7 @@ import requests
 from franz.absturz import metrics
 from franz.absturz.exceptions import Stopping, WebhookGone, WebhookRejected, WebhookUnavailable
 from franz.runtime.secrets import Secret
+from franz.runtime.wait import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DiscordWebhook:
         if self.disabled_reason is not None:
             raise WebhookGone(self.disabled_reason)
         deadline = time.monotonic() + self.retry_budget
-        backoff = 1.0
+        backoff = Backoff(1.0, self.max_backoff)
         while True:
             self._wait(self._bucket_empty_until - time.monotonic(), reason="bucket")
             try:
@@ -66,7 +67,7 @@ class DiscordWebhook:
                 # requests puts the URL's path (with the token) into its messages: keep only the class.
                 status = "timeout" if isinstance(error, requests.Timeout) else "connection_error"
                 metrics.WEBHOOK_REQUESTS.labels(status).inc()
-                backoff = self._back_off(backoff, deadline, f"{status} ({type(error).__name__})")
+                self._back_off(backoff, deadline, f"{status} ({type(error).__name__})")
                 continue
             metrics.WEBHOOK_REQUESTS.labels(str(response.status_code)).inc()
             self._remember_bucket(response.headers)
@@ -79,7 +80,7 @@ class DiscordWebhook:
                 self._disable(response.status_code)
             if response.status_code == 400:
                 raise WebhookRejected(f"Discord refused the message (400): {_discord_message(response)}")
-            backoff = self._back_off(backoff, deadline, f"HTTP {response.status_code}")
+            self._back_off(backoff, deadline, f"HTTP {response.status_code}")
 
     def _remember_bucket(self, headers: Any) -> None:
         remaining, reset_after = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset-After")
@@ -95,17 +96,17 @@ class DiscordWebhook:
         log.error("webhook disabled", extra={"webhook_id": self.webhook_id, "status": status})
         raise WebhookGone(self.disabled_reason)
 
-    def _back_off(self, backoff: float, deadline: float, what: str) -> float:
-        if time.monotonic() + backoff > deadline:
+    def _back_off(self, backoff: Backoff, deadline: float, what: str) -> None:
+        delay = backoff.next_delay()
+        if time.monotonic() + delay > deadline:
             raise WebhookUnavailable(
                 f"webhook {self.webhook_id} kept failing for {self.retry_budget:.0f}s (last: {what})"
             )
         log.warning(
             "webhook request failed; retrying",
-            extra={"webhook_id": self.webhook_id, "failure": what, "retry_in_seconds": backoff},
+            extra={"webhook_id": self.webhook_id, "failure": what, "retry_in_seconds": delay},
         )
-        self._wait(backoff, reason=None)
-        return min(backoff * 2, self.max_backoff)
+        self._wait(delay, reason=None)
 
     def _wait(self, seconds: float, *, reason: str | None) -> None:
         if seconds <= 0:

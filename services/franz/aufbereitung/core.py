@@ -5,20 +5,10 @@ from __future__ import annotations
 from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
+from franz.runtime.dlq import dead_letter
 from franz.runtime.produce import Output
 
 SERVICE = "aufbereitung"
-
-
-def coordinates(record: ConsumerRecord) -> contracts.RecordCoordinates:
-    key = record.key
-    return {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "key": key.decode("utf-8", "replace") if isinstance(key, bytes) else key,
-        "timestamp": record.timestamp,
-    }
 
 
 def normalise(record: ConsumerRecord, *, target_topic: str, dlq_topic: str) -> list[Output]:
@@ -33,9 +23,5 @@ def normalise(record: ConsumerRecord, *, target_topic: str, dlq_topic: str) -> l
             intake, topic=record.topic, partition=record.partition, offset=record.offset
         )
     except Exception as error:
-        letter = contracts.dead_letter(
-            error=error, value=record.value, service=SERVICE, source=coordinates(record)
-        )
-        outcome = f"dlq_{letter['error_type']}"
-        return [Output(dlq_topic, record.key, contracts.encode(letter), outcome)]
+        return [dead_letter(record, error, service=SERVICE, topic=dlq_topic)]
     return [Output(target_topic, ticket["ticket_id"].encode(), contracts.encode(ticket), "ok")]

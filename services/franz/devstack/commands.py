@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from franz.cli import stop_event
 from franz.devstack.cache import progress
 from franz.devstack.exceptions import InfrastructureError
 from franz.devstack.images import REPOSITORY_ROOT
+from franz.runtime.wait import stop_event
 from franz.services import AddCommand
 
 if TYPE_CHECKING:

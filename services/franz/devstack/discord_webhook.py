@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from franz.discord_limits import limit_violations
+from franz.contracts.discord import limit_violations
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from franz.devstack.cache import progress
 from franz.devstack.process import ManagedProcess, log_tail
+from franz.runtime.wait import Backoff
 
 INITIAL_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
@@ -34,7 +35,7 @@ class _Supervised:
     process: ManagedProcess
     started_at: float = 0.0
     restart_at: float | None = None
-    backoff: float = INITIAL_BACKOFF_SECONDS
+    backoff: Backoff = field(default_factory=lambda: Backoff(INITIAL_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS))
     restarts: int = 0
 
 
@@ -74,15 +75,15 @@ class Supervisor:
                 continue
             if service.process.running():
                 if now - service.started_at > HEALTHY_AFTER_SECONDS:
-                    service.backoff = INITIAL_BACKOFF_SECONDS
+                    service.backoff.reset()
                 continue
             code = service.process.returncode()
+            delay = service.backoff.next_delay()
             progress(
-                f"{service.spec.name} exited with code {code}; restarting in {service.backoff:.0f}s. "
+                f"{service.spec.name} exited with code {code}; restarting in {delay:.0f}s. "
                 f"Last lines of {service.process.log_path}:\n{log_tail(service.process.log_path, 15)}"
             )
-            service.restart_at = now + service.backoff
-            service.backoff = min(service.backoff * 2, MAX_BACKOFF_SECONDS)
+            service.restart_at = now + delay
 
     def stop_all(self, timeout: float = 30.0) -> None:
         for service in reversed(self._services):

@@ -18,10 +18,10 @@ from discord import app_commands
 
 from franz import contracts
 from franz.contracts import ContractError, TicketEvent
-from franz.intake import PublishError
 from franz.kummerkasten import core, metrics
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
+from franz.runtime.exceptions import PublishError
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from typing import Any
 
 from franz.contracts import RawIntake, TicketEvent, TicketState
+from franz.runtime.text import summary
 
 SUMMARY_CHARS = 120
 # Bounded memory: users past their cooldown are forgotten, and at most this many are remembered at once.
@@ -33,11 +34,10 @@ class Cooldown:
 
 
 def confirmation(ticket_id: str, intake: RawIntake) -> str:
-    message = " ".join(intake["message"].split())
-    summary = message if len(message) <= SUMMARY_CHARS else message[: SUMMARY_CHARS - 1] + "…"
+    shown = summary(intake["message"], SUMMARY_CHARS)
     chosen = (("category", intake.get("category")), ("priority", intake.get("priority")))
     details = ", ".join(f"{label}: {value}" for label, value in chosen if value)
-    return f"✅ Ticket **{ticket_id}** received. We will get back to you.\n> {summary}" + (
+    return f"✅ Ticket **{ticket_id}** received. We will get back to you.\n> {shown}" + (
         f"\n{details}" if details else ""
     )
 

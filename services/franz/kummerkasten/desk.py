@@ -18,11 +18,10 @@ from collections.abc import Callable
 from kafka import TopicPartition
 
 from franz import contracts
-from franz.contracts import TicketEvent, TicketState
-from franz.runtime.clients import new_consumer
-from franz.sachbearbeiter.eventlog import reader
-from franz.sachbearbeiter.stage import Topics
-from franz.sachbearbeiter.views import summary
+from franz.contracts import LifecycleTopics, TicketEvent, TicketState
+from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.text import summary
+from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class TicketDesk:
         self,
         *,
         bootstrap: str,
-        topics: Topics,
+        topics: LifecycleTopics,
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
     ) -> None:
@@ -89,26 +88,28 @@ class TicketDesk:
         with self._lock:
             self._waiters.pop(command_id, None)
 
-    def _guarded(self, follow: Callable[[], None]) -> None:
-        """A worker never dies: a broker that is away is waited for, and the work resumes."""
+    def _guarded(self, follow: Callable[[Backoff], None]) -> None:
+        """A worker never dies: a broker that is away is waited for, and the work resumes. A follower
+        resets the backoff once it is connected, so a failure after a good while is retried soon."""
+        backoff = Backoff(0.5, 5.0)
         while not self._stop.is_set():
             try:
-                follow()
+                follow(backoff)
             except Exception:
                 log.warning("reading the lifecycle topics failed; retrying", exc_info=True)
-                self._stop.wait(5)
+                backoff.wait(self._stop)
 
-    def _follow_state(self) -> None:
-        consumer = reader(self.bootstrap, client_id="franz-kummerkasten-state")
+    def _follow_state(self, backoff: Backoff) -> None:
+        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
         try:
-            partitions = consumer.partitions_for_topic(self.topics.state)
+            topic = self.topics.state
+            partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
             if not partitions:
-                log.warning("state topic does not exist yet", extra={"topic": self.topics.state})
-                self._stop.wait(5)
-                return
-            assigned = [TopicPartition(self.topics.state, p) for p in sorted(partitions)]
+                return  # stopped before the topic existed
+            assigned = [TopicPartition(topic, p) for p in range(partitions)]
             consumer.assign(assigned)
             consumer.seek_to_beginning(*assigned)
+            backoff.reset()
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
@@ -121,7 +122,7 @@ class TicketDesk:
         finally:
             consumer.close()
 
-    def _follow_events(self) -> None:
+    def _follow_events(self, backoff: Backoff) -> None:
         consumer = new_consumer(
             self.bootstrap,
             client_id="franz-kummerkasten-events",
@@ -131,6 +132,7 @@ class TicketDesk:
         )
         try:
             consumer.subscribe([self.topics.events])
+            backoff.reset()
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
                 if consumer.assignment():

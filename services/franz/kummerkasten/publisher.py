@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from kafka import KafkaProducer
 
 from franz.contracts import RawIntake, TicketCommand, encode
-from franz.intake import PublishedTicket, PublishError, publish_intake
 from franz.runtime.clients import new_producer
+from franz.runtime.exceptions import PublishError
+from franz.runtime.intake import PublishedTicket, publish_intake
 
 
 class IntakePublisher:

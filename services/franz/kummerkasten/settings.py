@@ -8,11 +8,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
 from franz.runtime.settings import Environment
-from franz.sachbearbeiter.settings import topics_from
-from franz.sachbearbeiter.stage import Topics
 
 DISCORD_API_BASE = "https://discord.com/api/v10"  # discord.py's own `discord.http.Route.BASE`
 
@@ -29,7 +28,7 @@ class Settings:
     log_format: Literal["json", "text"]
     cooldown_seconds: float
     staff_role_id: int | None  # members with this role may assign, close and comment; unset: nobody
-    lifecycle_topics: Topics
+    lifecycle_topics: LifecycleTopics
     notify_group: str
     api_base: str  # Discord's HTTP API; the gateway URL is asked from it, so an emulator serves both
 
@@ -47,7 +46,7 @@ class Settings:
             log_format=env.log_format(),
             cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),
             staff_role_id=_snowflake(env, "STAFF_ROLE_ID"),
-            lifecycle_topics=topics_from(env),
+            lifecycle_topics=env.lifecycle_topics(),
             notify_group=env.text("KUMMERKASTEN_GROUP_ID", "kummerkasten"),
             api_base=_api_base(env),
         )

@@ -73,6 +73,13 @@ def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaCo
         raise BrokerUnreachable(_unreachable(bootstrap, error)) from error
 
 
+def new_reader(bootstrap: str, *, client_id: str) -> KafkaConsumer:
+    """A consumer outside any group that sees only committed records: for reading topics, not sharing them."""
+    return new_consumer(
+        bootstrap, client_id=client_id, isolation_level="read_committed", max_poll_records=5000
+    )
+
+
 def _unreachable(bootstrap: str, error: KafkaError) -> str:
     return (
         f"no Kafka broker answered at {bootstrap} ({type(error).__name__}); "

@@ -7,5 +7,9 @@ class DeliveryError(FranzError):
     """Some records of a batch were not acknowledged; the batch is retried and nothing is committed."""
 
 
+class PublishError(FranzError):
+    """The broker did not acknowledge a ticket or a command; the person who sent it must be told."""
+
+
 class BrokerUnreachable(FranzError):
     """A Kafka client could not reach any bootstrap server; the message names the servers tried."""

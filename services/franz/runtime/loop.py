@@ -7,11 +7,8 @@ backoff, so a failed side effect is retried and never skipped. Batches are handl
 polls, and rebalances only happen inside `poll`, so a revoked partition never has handled-but-uncommitted
 records.
 
-Offsets of delivered batches are committed asynchronously: the next batch is polled while the commit is
-on its way, which takes a broker round trip off every batch (and off every record's latency). An offset
-stays "uncommitted" until the broker confirms it; a failed commit is covered by the next one (offsets only
-grow), and the stop commits whatever is left synchronously. Transactional stages commit inside their
-transaction instead, synchronously, because the commit is part of the delivery.
+Offsets of delivered batches go to the `Checkpoint`, which commits them asynchronously. Transactional
+stages commit inside their transaction instead, synchronously, because the commit is part of the delivery.
 """
 
 from __future__ import annotations
@@ -26,33 +23,15 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import (
-    CommitFailedError,
-    IllegalGenerationError,
-    RebalanceInProgressError,
-    UnknownMemberIdError,
-)
 from kafka.structs import OffsetAndMetadata
 
 from franz.runtime import metrics
+from franz.runtime.checkpoint import REBALANCE_ERRORS, Checkpoint, Offsets
 from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
+from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
-
-Offsets = dict[TopicPartition, OffsetAndMetadata]
-
-# The group is re-forming: polling again completes it, so these are retried at once, without backoff.
-_REBALANCE_ERRORS = (
-    RebalanceInProgressError,
-    CommitFailedError,
-    IllegalGenerationError,
-    UnknownMemberIdError,
-)
-
-# A stop waits this long for the broker to confirm the last commit (the client's default is five minutes):
-# well inside the charts' 60 s termination grace period, which also covers flushing the producer.
-_FINAL_COMMIT_TIMEOUT_MS = 15_000
 
 
 class Stage(ABC):
@@ -110,23 +89,31 @@ class LoopConfig:
 class KafkaLoop:
     """Runs a Stage over a consumer group until `stop()`; at-least-once unless the stage is transactional."""
 
-    def __init__(self, config: LoopConfig, stage: Stage, **consumer_overrides: Any) -> None:
+    def __init__(
+        self,
+        config: LoopConfig,
+        stage: Stage,
+        consumer: KafkaConsumer | None = None,
+        **consumer_overrides: Any,
+    ) -> None:
+        """`consumer` replaces the one built from `config` (unit tests hand in a fake); `consumer_overrides`
+        adjust the one built."""
         self.config = config
         self.stage = stage
         self._stop = threading.Event()
         self._assigned = False
         self._healthy_poll = False
-        # Offsets of delivered batches that the broker has not yet confirmed as committed.
-        self._uncommitted: Offsets = {}
-        self._commits_in_flight = 0
-        self.consumer = new_consumer(
-            config.bootstrap,
-            client_id=f"franz-{config.service}",
-            group_id=config.group_id,
-            max_poll_records=config.max_batch,
-            isolation_level=config.isolation_level,
-            **consumer_overrides,
-        )
+        if consumer is None:
+            consumer = new_consumer(
+                config.bootstrap,
+                client_id=f"franz-{config.service}",
+                group_id=config.group_id,
+                max_poll_records=config.max_batch,
+                isolation_level=config.isolation_level,
+                **consumer_overrides,
+            )
+        self.consumer = consumer
+        self.checkpoint = Checkpoint(self.consumer, service=config.service)
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it, leave the group and return."""
@@ -135,25 +122,10 @@ class KafkaLoop:
     def is_ready(self) -> bool:
         return self._assigned and self._healthy_poll and self.stage.is_ready()
 
-    def _wait_for_topics(self) -> None:
-        """Subscribe only once every topic has partitions: a group that forms before the topic's metadata
-        arrived assigns nothing and idles until the next metadata refresh."""
-        waited = 0.0
-        while not self._stop.is_set():
-            missing = [topic for topic in self.config.topics if not self.consumer.partitions_for_topic(topic)]
-            if not missing:
-                return
-            if waited % 10 == 0:
-                log.warning(
-                    "waiting for topics to exist", extra={"missing": missing, "waited_seconds": waited}
-                )
-            self._stop.wait(0.5)
-            waited += 0.5
-
     def run(self) -> None:
-        self._wait_for_topics()
+        wait_for_topics(self.consumer, self.config.topics, stop=self._stop)
         self.consumer.subscribe(list(self.config.topics), listener=_Listener(self))
-        backoff = self.config.retry_initial_seconds
+        backoff = Backoff(self.config.retry_initial_seconds, self.config.retry_max_seconds)
         log.info("consuming", extra={"topics": list(self.config.topics), "group": self.config.group_id})
         try:
             while not self._stop.is_set():
@@ -167,21 +139,18 @@ class KafkaLoop:
                         "poll failed; retrying",
                         extra={"error": str(error), "error_class": type(error).__name__},
                     )
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+                    backoff.wait(self._stop)
                     continue
                 self._healthy_poll = True
                 self._assigned = bool(self.consumer.assignment())
                 self._record_lag()
                 if not polled:
-                    if self._uncommitted and not self._commits_in_flight:
-                        self._commit_async()  # an earlier commit failed: try again while idle
+                    self.checkpoint.idle()
                     continue
                 if self._handle(polled):
-                    backoff = self.config.retry_initial_seconds
+                    backoff.reset()
                 else:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_seconds)
+                    backoff.wait(self._stop)
         finally:
             self.close()
 
@@ -239,77 +208,13 @@ class KafkaLoop:
             except Exception as error:
                 self._failed(polled, error, records)
                 # A rebalance completes in the next poll: no reason to wait before it.
-                return isinstance(error, _REBALANCE_ERRORS)
+                return isinstance(error, REBALANCE_ERRORS)
             metrics.LAST_SUCCESS.labels(service).set_to_current_time()
         else:
-            self._uncommitted.update(offsets)
-            self._commit_async()
+            self.checkpoint.delivered(offsets)
         self.stage.completed()
         metrics.BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
         return True
-
-    def _commit_async(self) -> None:
-        """Send every uncommitted offset of a partition we still own; `_committed` hears the answer."""
-        offsets = self._still_assigned(self._uncommitted)
-        if not offsets:
-            return
-        try:
-            self.consumer.commit_async(offsets, callback=self._committed)
-        except Exception as error:
-            # The offsets stay uncommitted and go out with the next batch's commit.
-            log.warning(
-                "commit not sent; retrying with the next batch",
-                extra={"error": str(error), "error_class": type(error).__name__},
-            )
-            return
-        self._commits_in_flight += 1
-
-    def _committed(self, offsets: Offsets, result: object) -> None:
-        """Commit callback. The consumer runs it inside `poll`/`commit` on the loop's thread, or inside a
-        rebalance listener while that thread waits for it: never concurrently with the loop."""
-        self._commits_in_flight -= 1
-        if isinstance(result, Exception):
-            # Delivered is delivered: the offsets stay uncommitted, and the next commit covers them.
-            _log_commit_failure("commit failed; the next commit covers its offsets", result)
-            return
-        for tp, offset in offsets.items():
-            if self._uncommitted.get(tp) == offset:  # not when a later batch's offset is still on its way
-                del self._uncommitted[tp]
-        metrics.LAST_SUCCESS.labels(self.config.service).set_to_current_time()
-
-    def _commit_remaining(self) -> None:
-        """On stop: wait for the broker to confirm every uncommitted offset we still own."""
-        offsets = self._still_assigned(self._uncommitted)
-        if not offsets:
-            return
-        try:
-            self.consumer.commit(offsets, timeout_ms=_FINAL_COMMIT_TIMEOUT_MS)
-        except Exception as error:
-            log.warning(
-                "final commit failed; the next owner of these partitions will see their last records again",
-                extra={"error": str(error), "error_class": type(error).__name__},
-            )
-            return
-        self._uncommitted.clear()
-        metrics.LAST_SUCCESS.labels(self.config.service).set_to_current_time()
-
-    def _revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        """Inside `poll`, before partitions move away: their last offsets go out now (the listener must not
-        block), and from then on they belong to their next owner."""
-        leaving = {tp: self._uncommitted[tp] for tp in partitions if tp in self._uncommitted}
-        if leaving:
-            try:
-                self.consumer.commit_async(leaving, callback=_revoked_commit_answered)
-            except Exception as error:
-                _revoked_commit_answered(leaving, error)
-            for tp in leaving:
-                self._uncommitted.pop(tp, None)  # sending may have run a callback that removed it
-        self.stage.revoked(list(partitions))
-
-    def _still_assigned(self, offsets: Offsets) -> Offsets:
-        """Offsets of partitions we still own: a revoked partition's records are its new owner's now."""
-        assignment = self.consumer.assignment()
-        return {tp: offset for tp, offset in offsets.items() if tp in assignment}
 
     def _failed(
         self,
@@ -360,7 +265,7 @@ class KafkaLoop:
         """Flush the stage, commit what was delivered, then leave the group at once so partitions move
         without a session timeout."""
         try:
-            self._commit_remaining()
+            self.checkpoint.commit_remaining()
             self.stage.close()
         finally:
             self.consumer.close(autocommit=False)
@@ -375,23 +280,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.loop = loop
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self.loop._revoked(list(revoked))
+        self.loop.checkpoint.revoked(list(revoked))
+        self.loop.stage.revoked(list(revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.loop.stage.assigned(list(assigned))
-
-
-def _log_commit_failure(message: str, error: BaseException) -> None:
-    """A rebalance interrupting a commit is routine (INFO); anything else deserves a look (WARNING)."""
-    level = logging.INFO if isinstance(error, _REBALANCE_ERRORS) else logging.WARNING
-    log.log(level, message, extra={"error": str(error), "error_class": type(error).__name__})
-
-
-def _revoked_commit_answered(_: Offsets, result: object) -> None:
-    if isinstance(result, Exception):
-        _log_commit_failure(
-            "commit of revoked partitions failed; their next owner will see their last records again", result
-        )
 
 
 def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:

@@ -11,7 +11,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from franz.runtime import metrics
-from franz.runtime.loop import Offsets, Stage, require_acknowledged
+from franz.runtime.checkpoint import Offsets
+from franz.runtime.loop import Stage, require_acknowledged
 
 log = logging.getLogger(__name__)
 

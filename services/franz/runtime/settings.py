@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
+from franz import contracts
 from franz.exceptions import ConfigError
 
 BOOTSTRAP_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BROKERS", "KAFKA_BROKER")
@@ -100,6 +101,16 @@ class Environment:
     def metrics_port(self) -> int:
         """`METRICS_PORT`: where `/healthz`, `/readyz` and `/metrics` are served (default 8080)."""
         return self.integer("METRICS_PORT", 8080, minimum=1, maximum=65535)
+
+    def lifecycle_topics(self) -> contracts.LifecycleTopics:
+        """The lifecycle topics: sachbearbeiter, the bot and the CLI read the same variables."""
+        return contracts.LifecycleTopics(
+            formatted=self.topic("FORMATTED_TOPIC", contracts.TOPIC_FORMATTED),
+            commands=self.topic("COMMANDS_TOPIC", contracts.TOPIC_COMMANDS),
+            events=self.topic("EVENTS_TOPIC", contracts.TOPIC_EVENTS),
+            state=self.topic("STATE_TOPIC", contracts.TOPIC_STATE),
+            dlq=self.topic("COMMANDS_DLQ_TOPIC", contracts.TOPIC_COMMANDS_DLQ),
+        )
 
     def log_level(self) -> str:
         return self.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)

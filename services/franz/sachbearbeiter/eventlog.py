@@ -16,7 +16,7 @@ from kafka.partitioner.default import murmur2
 
 from franz import contracts
 from franz.exceptions import FranzError
-from franz.runtime.clients import new_consumer
+from franz.runtime.clients import new_reader
 from franz.sachbearbeiter.core import Ledger
 
 
@@ -67,17 +67,10 @@ def read_to_end(
                 remaining.discard(tp)
 
 
-def reader(bootstrap: str, *, client_id: str) -> KafkaConsumer:
-    """A consumer outside any group that sees only committed records."""
-    return new_consumer(
-        bootstrap, client_id=client_id, isolation_level="read_committed", max_poll_records=5000
-    )
-
-
 def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
     """The ledger of one partition, folded from its events alone; and how many events were read."""
     ledger, count = Ledger(), 0
-    consumer = reader(bootstrap, client_id="franz-sachbearbeiter-restore")
+    consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore")
     try:
         for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
             ledger.apply(contracts.decode_event(record.value))
@@ -89,7 +82,7 @@ def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
 
 def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.TicketEvent]:
     """A ticket's events in order; a duplicate left by a crash (same event id) is shown once."""
-    consumer = reader(bootstrap, client_id="franz-history")
+    consumer = new_reader(bootstrap, client_id="franz-history")
     try:
         partition = partition_for(ticket_id, partition_count(consumer, topic))
         events: dict[str, contracts.TicketEvent] = {}
@@ -105,7 +98,7 @@ def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.Ticket
 
 def current_states(bootstrap: str, topic: str) -> dict[str, contracts.TicketState]:
     """The compacted state topic read to its end: the latest state of every ticket."""
-    consumer = reader(bootstrap, client_id="franz-tickets")
+    consumer = new_reader(bootstrap, client_id="franz-tickets")
     try:
         partitions = [TopicPartition(topic, p) for p in range(partition_count(consumer, topic))]
         states: dict[str, contracts.TicketState] = {}

@@ -12,15 +12,17 @@ import time
 from prometheus_client import REGISTRY
 
 from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
-from franz.runtime.clients import new_producer
+from franz.runtime.clients import new_producer, new_reader
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
+from franz.runtime.wait import stop_event, wait_for_topics
 from franz.sachbearbeiter import eventlog
 from franz.sachbearbeiter.metrics import TicketGauge
 from franz.sachbearbeiter.settings import Settings
-from franz.sachbearbeiter.stage import SERVICE, LifecycleStage, Topics
+from franz.sachbearbeiter.stage import SERVICE, LifecycleStage
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def co_partitioned(bootstrap: str, topics: Topics, *, stop: threading.Event | None = None) -> int:
-    """The partition count shared by the keyed lifecycle topics, waiting until they exist.
+def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event) -> int | None:
+    """The partition count shared by the keyed lifecycle topics, waiting until they exist; None when
+    `stop` is set first.
 
     Each instance owns whole tickets only if a ticket's records land in the same partition number of
     every topic, which Kafka's partitioner guarantees only for equal partition counts.
     """
     names = (topics.formatted, topics.commands, topics.events, topics.state)
-    consumer = eventlog.reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
+    consumer = new_reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
     try:
-        waited = 0
-        while True:
-            counts = {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
-            if all(counts.values()) or (stop is not None and stop.is_set()):
-                break
-            if waited % 20 == 0:
-                missing = [name for name, count in counts.items() if not count]
-                log.warning("waiting for topics to exist", extra={"missing": missing})
-            time.sleep(0.5)
-            waited += 1
+        counts = wait_for_topics(consumer, names, stop=stop)
     finally:
         consumer.close()
+    if not all(counts.values()):
+        return None
     if len(set(counts.values())) != 1:
         listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
         raise ConfigError(
@@ -67,7 +63,12 @@ def co_partitioned(bootstrap: str, topics: Topics, *, stop: threading.Event | No
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    partitions = co_partitioned(settings.bootstrap, settings.topics)
+    # The service: SIGTERM while the topics are awaited ends the wait, and run_loop takes the signals over
+    # after it. The one-shot rebuild keeps the default handlers, so Ctrl-C interrupts it wherever it is.
+    stop = threading.Event() if args.rebuild_state else stop_event()
+    partitions = co_partitioned(settings.bootstrap, settings.topics, stop=stop)
+    if partitions is None:
+        return 0
     if args.rebuild_state:
         return rebuild_state(settings.bootstrap, settings.topics, partitions)
     stage = LifecycleStage(
@@ -100,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
     return run_loop(loop, metrics_port=settings.metrics_port)
 
 
-def rebuild_state(bootstrap: str, topics: Topics, partitions: int) -> int:
+def rebuild_state(bootstrap: str, topics: LifecycleTopics, partitions: int) -> int:
     """Fold every partition's events and write each ticket's state; the last write per key wins."""
     producer = new_producer(bootstrap, client_id=f"franz-{SERVICE}-rebuild")
     started, tickets, events = time.perf_counter(), 0, 0

@@ -7,15 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from franz import contracts
+from franz.contracts import LifecycleTopics
 from franz.runtime.settings import Environment
-from franz.sachbearbeiter.stage import Topics
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
-    topics: Topics
+    topics: LifecycleTopics
     group_id: str
     metrics_port: int
     log_level: str
@@ -26,20 +25,9 @@ class Settings:
         env = Environment(environ)
         return cls(
             bootstrap=env.bootstrap(),
-            topics=topics_from(env),
+            topics=env.lifecycle_topics(),
             group_id=env.text("SACHBEARBEITER_GROUP_ID", "sachbearbeiter"),
             metrics_port=env.metrics_port(),
             log_level=env.log_level(),
             log_format=env.log_format(),
         )
-
-
-def topics_from(env: Environment) -> Topics:
-    """The lifecycle topics; the bot and the CLI read the same variables."""
-    return Topics(
-        formatted=env.topic("FORMATTED_TOPIC", contracts.TOPIC_FORMATTED),
-        commands=env.topic("COMMANDS_TOPIC", contracts.TOPIC_COMMANDS),
-        events=env.topic("EVENTS_TOPIC", contracts.TOPIC_EVENTS),
-        state=env.topic("STATE_TOPIC", contracts.TOPIC_STATE),
-        dlq=env.topic("COMMANDS_DLQ_TOPIC", contracts.TOPIC_COMMANDS_DLQ),
-    )

@@ -24,9 +24,9 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
-from franz.aufbereitung.core import coordinates
-from franz.contracts import ContractError, TicketEvent, TicketState
+from franz.contracts import ContractError, LifecycleTopics, TicketEvent, TicketState
 from franz.runtime import metrics as runtime_metrics
+from franz.runtime.dlq import dead_letter
 from franz.runtime.loop import Stage, require_acknowledged
 from franz.runtime.produce import Output
 from franz.sachbearbeiter import core, metrics
@@ -37,15 +37,6 @@ log = logging.getLogger(__name__)
 SERVICE = "sachbearbeiter"
 
 Restore = Callable[[int], core.Ledger]
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    formatted: str
-    commands: str
-    events: str
-    state: str
-    dlq: str
 
 
 @dataclass(slots=True)
@@ -63,7 +54,7 @@ class LifecycleStage(Stage):
     def __init__(
         self,
         *,
-        topics: Topics,
+        topics: LifecycleTopics,
         partitions: int,
         producer_factory: Callable[[], KafkaProducer],
         restore: Restore,
@@ -158,11 +149,7 @@ class LifecycleStage(Stage):
                 event = core.decide(ledger.state(command["ticket_id"]), command)
         except Exception as error:
             # One record that breaks its contract must not stop the stream: it is kept in the DLQ.
-            letter = contracts.dead_letter(
-                error=error, value=record.value, service=SERVICE, source=coordinates(record)
-            )
-            outcome = f"dlq_{letter['error_type']}"  # as aufbereitung labels its dead letters
-            batch.dead.append(Output(self.topics.dlq, record.key, contracts.encode(letter), outcome))
+            batch.dead.append(dead_letter(record, error, service=SERVICE, topic=self.topics.dlq))
             return
         change = ledger.apply(event)
         batch.events.append(event)

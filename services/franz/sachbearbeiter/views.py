@@ -6,13 +6,7 @@ from collections.abc import Iterable
 
 from franz import contracts
 from franz.contracts import TicketEvent, TicketState
-
-SUMMARY_CHARS = 60
-
-
-def summary(text: str, limit: int = SUMMARY_CHARS) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+from franz.runtime.text import summary
 
 
 def event_details(event: TicketEvent) -> str:

@@ -8,11 +8,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from franz.contracts import RawIntake, encode, ticket_id_for
-from franz.exceptions import FranzError
-
-
-class PublishError(FranzError):
-    """The broker did not acknowledge a ticket; the submitter must be told it did not go through."""
+from franz.runtime.exceptions import PublishError
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,125 @@
+"""Message contracts: the one definition of field names, limits and ids, used by producer and consumer alike.
+
+Field names of the seed (`username`, `message`, `timestamp`; `contact`, `origin`, `body`, `date`; the DLQ's
+`error`, `error_type`, `raw_value`, `time`) are kept exactly, so upstream services can be swapped for ours.
+One module per wire schema (intake, formatted, lifecycle, errors), the topic names in `topics`, ids in
+`ids`, Discord's message limits in `discord`; every name is also importable from `franz.contracts`.
+"""
+
+from franz.contracts.codec import RAW_MAX_BYTES, encode
+from franz.contracts.errors import DeadLetter, ErrorEvent, RecordCoordinates, dead_letter
+from franz.contracts.exceptions import ContractError, ErrorType
+from franz.contracts.fields import (
+    CATEGORIES,
+    CATEGORY_MAX_CHARS,
+    DEFAULT_CATEGORY,
+    DEFAULT_PRIORITY,
+    ID_MAX_CHARS,
+    MESSAGE_MAX_CHARS,
+    PRIORITIES,
+    SCHEMA_VERSION,
+    USERNAME_MAX_CHARS,
+    clean_text,
+    utc_now_iso,
+)
+from franz.contracts.formatted import (
+    ORIGIN_DISCORD,
+    FormattedTicket,
+    TicketSource,
+    decode_formatted_ticket,
+    format_ticket,
+)
+from franz.contracts.ids import event_id_for, parse_ticket_id, ticket_id_for
+from franz.contracts.intake import RawIntake, decode_raw_intake, new_raw_intake, validate_raw_intake
+from franz.contracts.lifecycle import (
+    COMMAND_TYPES,
+    COMMENT_MAX_CHARS,
+    EVENT_TYPES,
+    STATUSES,
+    Actor,
+    CommandType,
+    EventType,
+    TicketCommand,
+    TicketEvent,
+    TicketState,
+    decode_command,
+    decode_event,
+    decode_state,
+    new_command,
+    validate_command,
+)
+from franz.contracts.topics import (
+    DEFAULT_TOPICS,
+    LIFECYCLE_TOPICS,
+    TOPIC_COMMANDS,
+    TOPIC_COMMANDS_DLQ,
+    TOPIC_CONFIGS,
+    TOPIC_ERRORS,
+    TOPIC_EVENTS,
+    TOPIC_FORMATTED,
+    TOPIC_FORMATTED_DLQ,
+    TOPIC_INTAKE,
+    TOPIC_STATE,
+    LifecycleTopics,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_MAX_CHARS",
+    "COMMAND_TYPES",
+    "COMMENT_MAX_CHARS",
+    "DEFAULT_CATEGORY",
+    "DEFAULT_PRIORITY",
+    "DEFAULT_TOPICS",
+    "EVENT_TYPES",
+    "ID_MAX_CHARS",
+    "LIFECYCLE_TOPICS",
+    "MESSAGE_MAX_CHARS",
+    "ORIGIN_DISCORD",
+    "PRIORITIES",
+    "RAW_MAX_BYTES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TOPIC_COMMANDS",
+    "TOPIC_COMMANDS_DLQ",
+    "TOPIC_CONFIGS",
+    "TOPIC_ERRORS",
+    "TOPIC_EVENTS",
+    "TOPIC_FORMATTED",
+    "TOPIC_FORMATTED_DLQ",
+    "TOPIC_INTAKE",
+    "TOPIC_STATE",
+    "USERNAME_MAX_CHARS",
+    "Actor",
+    "CommandType",
+    "ContractError",
+    "DeadLetter",
+    "ErrorEvent",
+    "ErrorType",
+    "EventType",
+    "FormattedTicket",
+    "LifecycleTopics",
+    "RawIntake",
+    "RecordCoordinates",
+    "TicketCommand",
+    "TicketEvent",
+    "TicketSource",
+    "TicketState",
+    "clean_text",
+    "dead_letter",
+    "decode_command",
+    "decode_event",
+    "decode_formatted_ticket",
+    "decode_raw_intake",
+    "decode_state",
+    "encode",
+    "event_id_for",
+    "format_ticket",
+    "new_command",
+    "new_raw_intake",
+    "parse_ticket_id",
+    "ticket_id_for",
+    "utc_now_iso",
+    "validate_command",
+    "validate_raw_intake",
+]

@@ -1,0 +1,167 @@
+"""The ticket lifecycle (sachbearbeiter): commands in (`ticket-commands`), events out (`ticket-events`, the
+audit trail) and one current state per ticket (`tickets-state`, compacted); all keyed by `ticket_id`."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal, NotRequired, TypedDict
+
+from franz.contracts import fields
+from franz.contracts.codec import load_value, loads
+from franz.contracts.exceptions import ContractError
+from franz.contracts.ids import parse_ticket_id
+
+STATUSES: Final = ("open", "assigned", "closed")
+CommandType = Literal["assign", "update", "comment", "close", "reopen"]
+COMMAND_TYPES: Final[tuple[CommandType, ...]] = ("assign", "update", "comment", "close", "reopen")
+EventType = Literal[
+    "TicketCreated",
+    "TicketAssigned",
+    "TicketUpdated",
+    "CommentAdded",
+    "TicketClosed",
+    "TicketReopened",
+    "CommandRejected",
+]
+EVENT_TYPES: Final[tuple[EventType, ...]] = EventType.__args__  # type: ignore[attr-defined]
+COMMENT_MAX_CHARS: Final = 2000
+
+
+class Actor(TypedDict):
+    """Who did it: for Discord users `discord:<user id>` and their user name."""
+
+    id: str
+    name: str
+
+
+class TicketCommand(TypedDict):
+    """Topic `ticket-commands`, keyed by `ticket_id`. A retried command keeps its `command_id`, so it
+    takes effect once however often it arrives."""
+
+    schema: int
+    command_id: str
+    ticket_id: str
+    command: CommandType
+    time: str
+    actor: Actor
+    assignee: NotRequired[Actor]  # assign
+    priority: NotRequired[str]  # update
+    category: NotRequired[str]  # update
+    text: NotRequired[str]  # the comment, or why a ticket is closed or reopened
+
+
+class TicketEvent(TypedDict):
+    """Topic `ticket-events`, keyed by `ticket_id`: the audit trail. Replays of the same input yield the
+    same `event_id`, so a reader that skips ids it has seen folds every change once."""
+
+    schema: int
+    type: EventType
+    event_id: str
+    ticket_id: str
+    time: str
+    actor: Actor
+    command_id: str | None
+    payload: dict[str, Any]
+
+
+class TicketState(TypedDict):
+    """Topic `tickets-state` (compacted), keyed by `ticket_id`: the fold of the ticket's events."""
+
+    schema: int
+    ticket_id: str
+    status: str
+    contact: str
+    submitter_id: str | None
+    category: str
+    priority: str
+    body: str
+    assignee: Actor | None
+    created_at: str
+    updated_at: str
+    assigned_at: str | None  # the first assignment: time-to-assign is measured to it
+    closed_at: str | None  # the latest close; None while the ticket is open
+    comments: int
+    version: int  # events applied
+    last_event_id: str
+
+
+def _actor(record: dict[str, Any], field: str) -> Actor:
+    value = record.get(field)
+    if not isinstance(value, dict):
+        raise ContractError("validation_error", f"field {field!r} must be an object with id and name")
+    return {
+        "id": fields.required_text(value, "id", fields.ID_MAX_CHARS),
+        "name": fields.required_text(value, "name", fields.USERNAME_MAX_CHARS),
+    }
+
+
+def validate_command(record: object) -> TicketCommand:
+    """Check one lifecycle command; raises ContractError naming the first problem."""
+    given = fields.json_object(record)
+    kind = given.get("command")
+    if kind not in COMMAND_TYPES:
+        raise ContractError("validation_error", f"field 'command' must be one of {', '.join(COMMAND_TYPES)}")
+    command: TicketCommand = {
+        "schema": fields.SCHEMA_VERSION,
+        "command_id": fields.required_text(given, "command_id", fields.ID_MAX_CHARS),
+        "ticket_id": parse_ticket_id(fields.required_text(given, "ticket_id", fields.ID_MAX_CHARS)),
+        "command": kind,
+        "time": fields.required_time(given, "time"),
+        "actor": _actor(given, "actor"),
+    }
+    if kind == "assign":
+        command["assignee"] = _actor(given, "assignee")
+    elif kind == "update":
+        for field, allowed in (("priority", fields.PRIORITIES), ("category", fields.CATEGORIES)):
+            value = fields.optional_text(given, field, fields.CATEGORY_MAX_CHARS)
+            if value is None:
+                continue
+            if value.lower() not in allowed:
+                raise ContractError(
+                    "validation_error", f"field {field!r} must be one of {', '.join(allowed)}"
+                )
+            command[field] = value.lower()  # type: ignore[literal-required]
+        if "priority" not in command and "category" not in command:
+            raise ContractError("validation_error", "an update needs a priority or a category")
+    elif kind == "comment":
+        command["text"] = fields.required_text(given, "text", COMMENT_MAX_CHARS)
+    else:
+        text = fields.optional_text(given, "text", COMMENT_MAX_CHARS)
+        if text is not None:
+            command["text"] = text
+    return command
+
+
+def decode_command(value: bytes | None) -> TicketCommand:
+    return validate_command(load_value(value))
+
+
+def new_command(
+    *, command: CommandType, ticket_id: str, command_id: str, actor: Actor, **options: object
+) -> TicketCommand:
+    """A lifecycle command for publishing (the bot and the CLI), validated by the service's own rules."""
+    candidate = {
+        "command": command,
+        "ticket_id": ticket_id,
+        "command_id": command_id,
+        "time": fields.utc_now_iso(),
+        "actor": actor,
+        **{key: value for key, value in options.items() if value is not None},
+    }
+    return validate_command(candidate)
+
+
+def decode_event(value: bytes | None) -> TicketEvent:
+    """An event from the log. The log is written only by sachbearbeiter, so this checks the shape only."""
+    record = loads(value or b"null")
+    if not isinstance(record, dict) or record.get("type") not in EVENT_TYPES or "ticket_id" not in record:
+        raise ContractError("validation_error", "not a ticket event")
+    event: TicketEvent = record  # type: ignore[assignment]
+    return event
+
+
+def decode_state(value: bytes | None) -> TicketState:
+    record = loads(value or b"null")
+    if not isinstance(record, dict) or "ticket_id" not in record or "status" not in record:
+        raise ContractError("validation_error", "not a ticket state")
+    state: TicketState = record  # type: ignore[assignment]
+    return state
