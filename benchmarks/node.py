@@ -171,11 +171,6 @@ def main() -> None:
             "-o",
             "jsonpath={.items[0].metadata.name}",
         )
-        for i in range(2000, 3000):
-            source = f"bench:{i}"
-            record = contracts.new_raw_intake(username="bench", message=f"ticket {i}", source_id=source)
-            producer.send(topic, key=source.encode(), value=contracts.encode(record))
-        producer.flush(timeout=60)
         killed = time.monotonic()
         run(
             cluster,
@@ -188,10 +183,17 @@ def main() -> None:
             "--force",
             "--wait=false",
         )
+        for i in range(2000, 3000):
+            source = f"bench:{i}"
+            record = contracts.new_raw_intake(username="bench", message=f"ticket {i}", source_id=source)
+            producer.send(topic, key=source.encode(), value=contracts.encode(record))
+        producer.flush(timeout=60)
         while lag(cluster, topic, group) > 0:
             time.sleep(0.1)
         caught_up = time.monotonic() - killed
-        print(f"aufbereitung pod killed (--force), 1,000 records waiting → caught up: {caught_up:.1f} s")
+        print(
+            f"aufbereitung pod killed (--force), then 1,000 records → the new pod caught up: {caught_up:.1f} s"
+        )
         producer.close()
     stopped = time.monotonic()
     cluster.close()

@@ -150,8 +150,8 @@ class Platform:
         """The service's pods as the API server filled them in (the client's models mark every field
         optional, so typed access would check for None where a running pod never has one)."""
         selector = f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}"
-        pods: list[Any] = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        return pods
+        listed: list[Any] = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+        return [pod for pod in listed if pod.metadata.deletion_timestamp is None]  # none on its way out
 
     def settled(self) -> bool:
         """Exactly one pod per process, Running and Ready, none on its way out."""

@@ -256,10 +256,8 @@ def test_a_new_operator_pod_takes_over_and_repairs_drift(platform: Platform) -> 
     platform.core.delete_namespaced_config_map(name, platform.namespace)
 
     def recreated() -> bool:
-        return any(
-            c.metadata.name == name
-            for c in platform.core.list_namespaced_config_map(platform.namespace).items
-        )
+        maps: list[Any] = platform.core.list_namespaced_config_map(platform.namespace).items
+        return any(config_map.metadata.name == name for config_map in maps)
 
     wait_until(recreated, timeout=90, interval=1)
     assert platform.pipeline_ready()
