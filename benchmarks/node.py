@@ -191,9 +191,7 @@ def main() -> None:
         while lag(cluster, topic, group) > 0:
             time.sleep(0.1)
         caught_up = time.monotonic() - killed
-        print(
-            f"aufbereitung pod killed (--force), then 1,000 records → the new pod caught up: {caught_up:.1f} s"
-        )
+        print(f"aufbereitung pod killed (--force), then 1,000 records: caught up after {caught_up:.1f} s")
         producer.close()
     stopped = time.monotonic()
     cluster.close()
