@@ -153,11 +153,15 @@ def main() -> None:
         )["data"]
         topic, group = config["SOURCE_TOPIC"], config["GROUP_ID"]
         producer = new_producer(cluster.bootstrap, client_id="bench-node")
-        for i in range(2000):
-            source = f"bench:{i}"
-            record = contracts.new_raw_intake(username="bench", message=f"ticket {i}", source_id=source)
-            producer.send(topic, key=source.encode(), value=contracts.encode(record))
-        producer.flush(timeout=60)
+
+        def send(numbers: range) -> None:
+            for i in numbers:
+                source = f"bench:{i}"
+                record = contracts.new_raw_intake(username="bench", message=f"ticket {i}", source_id=source)
+                producer.send(topic, key=source.encode(), value=contracts.encode(record))
+            producer.flush(timeout=60)
+
+        send(range(2000))
         while lag(cluster, topic, group) > 0:
             time.sleep(0.2)
         pod = run(
@@ -183,11 +187,7 @@ def main() -> None:
             "--force",
             "--wait=false",
         )
-        for i in range(2000, 3000):
-            source = f"bench:{i}"
-            record = contracts.new_raw_intake(username="bench", message=f"ticket {i}", source_id=source)
-            producer.send(topic, key=source.encode(), value=contracts.encode(record))
-        producer.flush(timeout=60)
+        send(range(2000, 3000))
         while lag(cluster, topic, group) > 0:
             time.sleep(0.1)
         caught_up = time.monotonic() - killed

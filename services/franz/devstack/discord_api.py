@@ -23,12 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from franz.devstack.discord_gateway import LocalGateway
+from franz.devstack.process import StartedInWith
 
 INTERACTION_DEADLINE_SECONDS = 3.0
 EPHEMERAL = 1 << 6
@@ -271,7 +271,7 @@ class LocalDiscordApi:
         }
 
 
-class DiscordApiThread:
+class DiscordApiThread(StartedInWith):
     """The emulator on a loop of its own in a background thread, for a bot that runs as its own process
     (or pod) while the test blocks. The emulator's state belongs to that loop; every accessor runs there
     and returns a copy, so a test thread never reads a record while the loop is changing it."""
@@ -294,12 +294,7 @@ class DiscordApiThread:
             self._thread.join(10)
         self._loop.close()
 
-    def __enter__(self) -> DiscordApiThread:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
     @property

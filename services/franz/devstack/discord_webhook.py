@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from franz.contracts.discord import limit_violations
+from franz.devstack.process import StartedInWith
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class WebhookRequest:
     early: bool  # sent while an announced retry_after had not yet elapsed
 
 
-class LocalDiscordWebhook:
+class LocalDiscordWebhook(StartedInWith):
     """One webhook on loopback with a per-webhook bucket of `rate_limit` requests per `per_seconds`."""
 
     def __init__(
@@ -70,12 +70,7 @@ class LocalDiscordWebhook:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> LocalDiscordWebhook:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def close(self) -> None:
         self.stop()
 
     def statuses(self) -> list[int]:

@@ -212,6 +212,10 @@ class LocalControlPlane(StartedInWith):
     def __init__(self, *, data_dir: Path | None = None, launcher: Launcher | None = None) -> None:
         self._owns_data_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-cluster-"))
+        self.kubeconfig = self.data_dir / "kubeconfig"
+        self.pki = self.data_dir / "pki"
+        self.ca_path = self.pki / "ca.crt"
+        self.service_account_key = self.pki / "service-account.key"
         self.launcher = launcher
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
@@ -225,22 +229,6 @@ class LocalControlPlane(StartedInWith):
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.data_dir / "kubeconfig"
-
-    @property
-    def pki(self) -> Path:
-        return self.data_dir / "pki"
-
-    @property
-    def ca_path(self) -> Path:
-        return self.pki / "ca.crt"
-
-    @property
-    def service_account_key(self) -> Path:
-        return self.pki / "service-account.key"
 
     def _argv(self, argv: list[str]) -> list[str]:
         return argv if self.launcher is None else self.launcher.argv(argv)

@@ -16,6 +16,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=7)
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+_CA_USAGES = ("digital_signature", "key_cert_sign", "crl_sign")
 
 
 def write_secret_file(path: Path, data: bytes) -> Path:
@@ -44,17 +56,7 @@ class CertificateAuthority:
             self._builder(self._name, self._key.public_key(), now)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                x509.KeyUsage(**{usage: usage in _CA_USAGES for usage in _KEY_USAGES}),
                 critical=True,
             )
             .sign(self._key, hashes.SHA256())
