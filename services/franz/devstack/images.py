@@ -148,7 +148,6 @@ def import_image(containerd_socket: Path, image: ImageArchive) -> None:
             "--connect-timeout=5s",
             "images",
             "import",
-            "--no-unpack=false",
             str(image.path),
         ],
         capture_output=True,

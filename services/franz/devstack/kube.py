@@ -34,7 +34,7 @@ COREDNS_VERSION = "v1.15.0"
 NODE_COMMANDS = ("kubelet", "kube-controller-manager", "kube-scheduler", "kube-proxy")
 # On the control plane alone, Service addresses exist on paper only; on a node, kube-proxy serves them.
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-SERVICE_CLUSTER_IP_RANGE_FIRST = "10.0.0.1"  # the `kubernetes` Service, which pods reach the API through
+KUBERNETES_SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service, which pods reach the API through
 KUBERNETES_SERVICE_NAMES = (
     "kubernetes",
     "kubernetes.default",
@@ -239,12 +239,12 @@ class LocalControlPlane(StartedInWith):
         apiserver = kube_apiserver_binary()
         started = time.monotonic()
         authority = CertificateAuthority(self.pki)
-        node_ip = () if self.launcher is None else (self.launcher.node_ip, SERVICE_CLUSTER_IP_RANGE_FIRST)
+        node_addresses = () if self.launcher is None else (self.launcher.node_ip, KUBERNETES_SERVICE_IP)
         cert_path, key_path = authority.issue(
             "serving",
             common_name="kube-apiserver",
             dns_names=("localhost", *KUBERNETES_SERVICE_NAMES),
-            ip_addresses=("127.0.0.1", *node_ip),
+            ip_addresses=("127.0.0.1", *node_addresses),
         )
         sa_key = service_account_key(self.pki)
         tokens = self.pki / "tokens.csv"

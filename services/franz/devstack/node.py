@@ -100,21 +100,22 @@ class NodeNamespaces:
         self.init_pid = _wait_for_child(self._holder.pid)
         janitor_log = cache_dir() / "logs" / "node-janitor.log"
         janitor_log.parent.mkdir(parents=True, exist_ok=True)
-        self._janitor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "franz.devstack.node_janitor",
-                f"--parent={os.getpid()}",
-                f"--holder={self._holder.pid}",
-                f"--cgroup={self.cgroup_name}",
-                f"--remove={self.state_dir}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=janitor_log.open("ab"),
-            start_new_session=True,  # a signal to our process group must not end the cleanup
-        )
+        with janitor_log.open("ab") as log:
+            self._janitor = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "franz.devstack.node_janitor",
+                    f"--parent={os.getpid()}",
+                    f"--holder={self._holder.pid}",
+                    f"--cgroup={self.cgroup_name}",
+                    f"--remove={self.state_dir}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,  # a signal to our process group must not end the cleanup
+            )
         self._mount_private_directories()
         self._network()
         self._cgroups()
@@ -123,11 +124,10 @@ class NodeNamespaces:
         """`argv` run inside the node's namespaces (nsenter forks into the PID namespace)."""
         return ["nsenter", f"--target={self.init_pid}", "--pid", "--mount", "--net", "--", *argv]
 
-    def run(self, argv: Sequence[str], *, what: str) -> str:
+    def run(self, argv: Sequence[str], *, what: str) -> None:
         result = subprocess.run(self.argv(argv), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StartError(f"{what} failed inside the node: {' '.join(argv)}\n{result.stderr.strip()}")
-        return result.stdout
 
     def _mount_private_directories(self) -> None:
         sysctls = self.state_dir / "sysctl"
@@ -271,20 +271,16 @@ class LocalCluster(StartedInWith):
     exists (pods cannot be created before), with `cluster.kubeconfig` for kubectl and helm.
     """
 
-    def __init__(self, *, kafka: bool = True) -> None:
+    def __init__(self) -> None:
         self.state_dir = Path(tempfile.mkdtemp(prefix="franz-node-"))
         self.namespaces = NodeNamespaces(self.state_dir)
         self.control_plane = LocalControlPlane(
             data_dir=self.state_dir / "control-plane", launcher=self.namespaces
         )
-        self.kafka = (
-            LocalKafka(
-                data_dir=self.state_dir / "kafka",
-                launcher=self.namespaces,
-                pod_listener=f"{NODE_IP}:{POD_KAFKA_PORT}",
-            )
-            if kafka
-            else None
+        self.kafka = LocalKafka(
+            data_dir=self.state_dir / "kafka",
+            launcher=self.namespaces,
+            pod_listener=f"{NODE_IP}:{POD_KAFKA_PORT}",
         )
         self._processes: list[ManagedProcess] = []
         self.start_seconds: float | None = None
@@ -296,8 +292,6 @@ class LocalCluster(StartedInWith):
     @property
     def bootstrap(self) -> str:
         """Kafka as the host reaches it (a forwarded loopback port)."""
-        if self.kafka is None:
-            raise StartError("this cluster was started without Kafka")
         return self.kafka.bootstrap
 
     @property
@@ -341,8 +335,7 @@ class LocalCluster(StartedInWith):
         self._kubelet(binaries / "kubelet")
         self._kube_proxy(binaries / "kube-proxy")
         self._coredns(coredns)
-        if self.kafka is not None:
-            self.kafka.start(timeout=timeout)
+        self.kafka.start(timeout=timeout)
         self._wait_until_schedulable(deadline=started + timeout)
         self.start_seconds = time.monotonic() - started
         return self.start_seconds
