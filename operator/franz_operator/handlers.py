@@ -17,10 +17,10 @@ import asyncio
 import contextvars
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import kopf
 
@@ -40,16 +40,8 @@ def retry_delay(attempt: int) -> float:
     return float(min(FIRST_RETRY_SECONDS * 2 ** max(attempt - 1, 0), MAX_RETRY_SECONDS))
 
 
-class Stopped(Protocol):
-    """What a worker waits on to end: true once the pipeline is gone or the operator exits."""
-
-    def __bool__(self) -> bool: ...
-
-    def wait(self) -> Awaitable[object]: ...
-
-
 class StopFlag:
-    """A `Stopped` that the watch events and the operator's cleanup set."""
+    """What a worker waits on to end: set once the pipeline is gone or the operator exits."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
@@ -178,7 +170,7 @@ async def _in_pool(executor: Executor, call: Callable[[], bool]) -> bool:
     return await asyncio.get_running_loop().run_in_executor(executor, contextvars.copy_context().run, call)
 
 
-async def _sleep(*, wakeup: asyncio.Event, stopped: Stopped, timeout: float) -> None:
+async def _sleep(*, wakeup: asyncio.Event, stopped: StopFlag, timeout: float) -> None:
     """Until the pipeline is woken, its worker is stopped, or `timeout` passes, whichever is first.
 
     Waiting on `stopped` too lets the worker exit at once, so deleting a pipeline never waits for a
