@@ -73,6 +73,12 @@ def test_the_node_stops_without_a_trace(
     namespaces = set(processes_mentioning(str(state)).values()) - {host_namespace}
     assert own_cgroups
     [node_namespace] = namespaces
+    [inside, *_] = in_namespace(node_namespace)
+    routes = subprocess.run(
+        ["nsenter", f"--target={inside}", "--net", "ip", "route"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "10.244.0.0/24" in routes
+    assert "default" not in routes, "the node has no route out"
     assert host_rules() == rules_before, "the node's iptables rules live in its own namespace"
     assert sysctls() == sysctls_before, "kubelet's sysctls are written to the node's own files"
 
