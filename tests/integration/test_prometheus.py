@@ -38,8 +38,13 @@ def test_prometheus_scrapes_a_running_service(
         prometheus.scrape(name, [f"127.0.0.1:{service.metrics_port}"])
 
         def scraped() -> bool:
-            return bool(prometheus.query(f'up{{service="{name}"}} == 1')) and bool(
-                prometheus.query(f'{{service="{name}", namespace="local", __name__=~"franz_.+"}}')
+            # Before any traffic: the dead-letter series exists at 0 (initialised at start).
+            instance = f'instance="127.0.0.1:{service.metrics_port}"'
+            return bool(prometheus.query(f'up{{service="{name}", {instance}}} == 1')) and bool(
+                prometheus.query(
+                    f'franz_records_total{{service="aufbereitung", namespace="local", {instance},'
+                    f' topic="{target}-dlq", outcome="dlq_json_decode_error"}} == 0'
+                )
             )
 
         wait_until(scraped, timeout=60)

@@ -8,6 +8,7 @@ import logging
 
 from franz.aufbereitung.core import SERVICE, normalise
 from franz.aufbereitung.settings import Settings
+from franz.runtime import metrics
 from franz.runtime.clients import new_producer
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.initialise(
+        SERVICE, outputs={settings.target_topic: ["ok"], settings.dlq_topic: metrics.DLQ_OUTCOMES}
+    )
     transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
     if settings.exactly_once:
         stage: ProduceStage = TransactionalProduceStage(

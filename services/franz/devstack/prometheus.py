@@ -54,13 +54,15 @@ def render_rules(*, for_divisor: float = 1.0, rules_file: Path = RULES_FILE) -> 
 def prometheus_config() -> dict[str, Any]:
     """One job whose targets come from `targets/*.json` (file discovery, which Prometheus watches), so a
     session's Prometheus scrapes whatever services a test starts; each file sets `service`, the label the
-    dashboards and alerts group by (in a cluster the ServiceMonitors set it), and `namespace` `local`."""
+    dashboards and alerts group by, for the series that do not carry their own, and `namespace` `local`."""
     return {
         "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": INTERVAL},
         "rule_files": ["rules.yaml"],
         "scrape_configs": [
             {
                 "job_name": "franz",
+                # As the charts' ServiceMonitors: a metric's own `service` label wins over the target's.
+                "honor_labels": True,
                 "file_sd_configs": [{"files": ["targets/*.json"], "refresh_interval": INTERVAL}],
             }
         ],
