@@ -159,6 +159,15 @@ class LocalPrometheus(StartedInWith):
             for rule in group["rules"]
         }
 
+    def firing(self, alert: str, **labels: str) -> bool:
+        """Whether Prometheus reports `alert` firing with (at least) these labels."""
+        return any(
+            active["labels"].get("alertname") == alert
+            and active["state"] == "firing"
+            and all(active["labels"].get(key) == value for key, value in labels.items())
+            for active in self.api("alerts")["alerts"]
+        )
+
     def close(self) -> None:
         if self._process is not None:
             self._process.stop()
