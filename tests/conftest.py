@@ -15,6 +15,7 @@ import pytest
 
 from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.devstack.kube import LocalControlPlane
+from franz.devstack.prometheus import LocalPrometheus
 from franz.devstack.tools import tool
 from franz_operator.crd import custom_resource_definition
 from franz_operator.kube import Kube
@@ -86,6 +87,17 @@ def kubectl() -> Path:
 @pytest.fixture(scope="session")
 def promtool() -> Path:
     return tool("promtool")
+
+
+# Alerts wait a sixtieth of their `for:` in the tests: a rule's minutes become seconds.
+TEST_FOR_DIVISOR = 60.0
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> Iterator[LocalPrometheus]:
+    """A real Prometheus with the chart's alerts; a test makes it scrape what it starts with `scrape`."""
+    with LocalPrometheus(for_divisor=TEST_FOR_DIVISOR) as server:
+        yield server
 
 
 @pytest.fixture

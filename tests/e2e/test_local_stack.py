@@ -1,25 +1,40 @@
-"""`franz up` end to end: the local broker, the default topics, the services, a ticket flowing through."""
+"""`franz up` end to end: the local broker, the default topics, the services, a ticket flowing through,
+and the local Prometheus scraping every service."""
 
 from __future__ import annotations
 
 import json
 import signal
 import subprocess
+import urllib.parse
+import urllib.request
 
 from kafka import KafkaAdminClient
 
 from franz import contracts
 from franz.devstack.process import free_port
+from franz.devstack.stack import default_services
 from franz.runtime.clients import new_producer
-from tests.helpers import FRANZ, Foreground, read_topic
+from tests.helpers import FRANZ, Foreground, read_topic, wait_until
 
 
 def test_franz_up_runs_the_pipeline_and_stops_on_ctrl_c(foreground: list[Foreground]) -> None:
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
-    command = Foreground("up", "--port", str(port))
+    command = Foreground("up", "--port", str(port), "--prometheus")
     foreground.append(command)
     command.line_starting("Franz is up.")
+    prometheus = command.line_starting("  Prometheus").split()[1]
+
+    def every_service_scraped() -> bool:
+        query = urllib.parse.urlencode({"query": "up == 1"})
+        with urllib.request.urlopen(f"{prometheus}/api/v1/query?{query}", timeout=5) as response:
+            result = json.load(response)["data"]["result"]
+        return {sample["metric"]["service"] for sample in result} == {
+            spec.name for spec in default_services({})
+        }
+
+    wait_until(every_service_scraped, timeout=60)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     topics = admin.describe_topics(list(contracts.DEFAULT_TOPICS))
     admin.close()

@@ -247,6 +247,28 @@ def test_a_bad_setting_stops_it_at_start_naming_the_variable(pipeline: Pipeline)
     assert "SOURCE_TOPIC" in service.log_path.read_text().strip().splitlines()[-1]
 
 
+def test_a_missing_output_topic_fails_each_batch_after_a_bounded_wait_and_loses_nothing(
+    pipeline: Pipeline,
+) -> None:
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    service = pipeline.start(TARGET_TOPIC=missing)
+    service.wait_until_ready()
+    pipeline.produce([json.dumps(VALID).encode()])
+    # Counted and retried: the metadata wait is cut at aufbereitung's bound, not kafka-python's minute.
+    wait_until(
+        lambda: service.metric("franz_batch_failures_total", error="KafkaTimeoutError") >= 2, timeout=120
+    )
+    failures = [
+        json.loads(line) for line in service.log_path.read_text().splitlines() if "batch failed" in line
+    ]
+    assert failures
+    assert all("Failed to update metadata after 5.0 secs" in failure["error"] for failure in failures)
+    assert pipeline.committed() == 0
+    ensure_topics(pipeline.bootstrap, [missing])
+    [formatted] = read_topic(pipeline.bootstrap, missing, expected=1, timeout=120)
+    assert json.loads(formatted.value)["body"] == "help"
+
+
 def test_logs_are_json_lines_without_ticket_bodies(pipeline: Pipeline) -> None:
     service = pipeline.start(LOG_LEVEL="DEBUG")
     secret_body = f"my password is {uuid.uuid4().hex}"

@@ -6,6 +6,7 @@ import argparse
 import logging
 import threading
 
+from franz.absturz import metrics
 from franz.absturz.settings import Settings
 from franz.absturz.stage import AlertStage
 from franz.absturz.webhook import DiscordWebhook
@@ -21,6 +22,7 @@ SERVICE = "absturz"
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.initialise(SERVICE, settings.topics)
     stopping = threading.Event()
     webhook = DiscordWebhook(settings.webhook_url, stop=stopping, timeout=settings.request_timeout_seconds)
     loop = KafkaLoop(

@@ -8,6 +8,7 @@ import logging
 
 from franz.aufbereitung.core import SERVICE, normalise
 from franz.aufbereitung.settings import Settings
+from franz.runtime import metrics
 from franz.runtime.clients import new_producer
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
@@ -16,23 +17,36 @@ from franz.runtime.service import run_loop
 
 log = logging.getLogger(__name__)
 
+# How long a send may wait for the output topic's metadata (kafka-python's default is 60 s). A topic that
+# does not exist otherwise holds every batch a minute before the failure is counted and reported; a known
+# topic's metadata arrives in milliseconds, so 5 s only cuts that wait short.
+METADATA_WAIT_MS = 5000
+
 
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.initialise(
+        SERVICE, outputs={settings.target_topic: ["ok"], settings.dlq_topic: metrics.DLQ_OUTCOMES}
+    )
     transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
     if settings.exactly_once:
         stage: ProduceStage = TransactionalProduceStage(
             service=SERVICE,
             producer_factory=lambda: new_producer(
-                settings.bootstrap, client_id=f"franz-{SERVICE}", transactional_id=settings.transactional_id
+                settings.bootstrap,
+                client_id=f"franz-{SERVICE}",
+                transactional_id=settings.transactional_id,
+                max_block_ms=METADATA_WAIT_MS,
             ),
             transform=transform,
         )
     else:
         stage = ProduceStage(
             service=SERVICE,
-            producer_factory=lambda: new_producer(settings.bootstrap, client_id=f"franz-{SERVICE}"),
+            producer_factory=lambda: new_producer(
+                settings.bootstrap, client_id=f"franz-{SERVICE}", max_block_ms=METADATA_WAIT_MS
+            ),
             transform=transform,
         )
     loop = KafkaLoop(

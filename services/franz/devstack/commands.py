@@ -184,6 +184,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from franz.contracts import DEFAULT_TOPICS, TOPIC_CONFIGS
     from franz.devstack.discord_webhook import LocalDiscordWebhook
     from franz.devstack.kafka import LocalKafka, ensure_topics
+    from franz.devstack.prometheus import LocalPrometheus
     from franz.devstack.stack import default_services
     from franz.devstack.supervisor import Supervisor
 
@@ -196,15 +197,33 @@ def cmd_up(args: argparse.Namespace) -> int:
         env["DISCORD_WEBHOOK_URL"] = webhook.url
     progress("starting the local Kafka broker")
     try:
-        with LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka:
+        with (
+            LocalKafka(port=args.port, data_dir=run_dir / "kafka") as kafka,
+            contextlib.ExitStack() as optional,
+        ):
             ensure_topics(kafka.bootstrap, DEFAULT_TOPICS, partitions=args.partitions, configs=TOPIC_CONFIGS)
             supervisor = Supervisor(
                 log_dir=run_dir / "logs", base_env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
             )
             for spec in default_services(env):
                 supervisor.add(spec)
+            prometheus = None
+            if args.prometheus:
+                progress("starting Prometheus")
+                targets = {
+                    spec.name: [f"127.0.0.1:{spec.metrics_port}"]
+                    for spec in supervisor.specs
+                    if spec.metrics_port
+                }
+                prometheus = optional.enter_context(LocalPrometheus(targets, data_dir=run_dir / "prometheus"))
             supervisor.start_all()
-            _print_up_summary(kafka.bootstrap, run_dir, supervisor, local_webhook=webhook is not None)
+            _print_up_summary(
+                kafka.bootstrap,
+                run_dir,
+                supervisor,
+                local_webhook=webhook is not None,
+                prometheus_url=prometheus.url if prometheus is not None else None,
+            )
             try:
                 while not stop.wait(0.5):
                     supervisor.check()
@@ -226,7 +245,9 @@ def _print_alerts(payload: dict[str, object]) -> None:
         print(f"[discord] {embed.get('title')}: {fields.get('Error', '')}", flush=True)
 
 
-def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, local_webhook: bool) -> None:
+def _print_up_summary(
+    bootstrap: str, run_dir: Path, supervisor: Supervisor, *, local_webhook: bool, prometheus_url: str | None
+) -> None:
     from franz.contracts import DEFAULT_TOPICS
 
     lines = [
@@ -244,6 +265,8 @@ def _print_up_summary(bootstrap: str, run_dir: Path, supervisor: Supervisor, *, 
     for spec in supervisor.specs:
         metrics = f"http://127.0.0.1:{spec.metrics_port}/metrics" if spec.metrics_port else "-"
         lines.append(f"  {spec.name:<13} {metrics}   (log {run_dir / 'logs' / (spec.name + '.log')})")
+    if prometheus_url is not None:
+        lines.append(f"  Prometheus    {prometheus_url}   (scrapes every service, with the chart's alerts)")
     lines += [
         "",
         "Try it (in another terminal, with the venv active or via .venv/bin/franz):",
@@ -296,3 +319,8 @@ def register_dev_commands(add: AddCommand) -> None:
     up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
     up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")
     up.add_argument("--partitions", type=int, default=3, help="partitions of each default topic (default 3)")
+    up.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also run a local Prometheus scraping every service, with the chart's alerts; prints its URL",
+    )

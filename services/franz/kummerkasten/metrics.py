@@ -22,3 +22,21 @@ CLOSE_NOTICES = Counter(
     "Submitters told about a closed ticket, by outcome (sent, dms_closed, no_submitter, failed).",
     ["outcome"],
 )
+
+# The bot's staff commands and what each can end in; the failure reasons and close-notice outcomes.
+STAFF_COMMAND_NAMES = ("status", "assign", "close", "comment")
+STAFF_OUTCOMES = ("applied", "rejected", "unconfirmed", "forbidden", "failed")
+FAILURE_REASONS = ("invalid", "kafka")
+CLOSE_NOTICE_OUTCOMES = ("sent", "dms_closed", "no_submitter", "failed")
+
+
+def initialise() -> None:
+    """Every reason, command and outcome at 0 before any traffic, so the first failure of each shows as an
+    increase (a series born with its first observation never does) and FranzTicketsFailing can fire."""
+    for reason in FAILURE_REASONS:
+        TICKETS_FAILED.labels(reason)
+    for command in STAFF_COMMAND_NAMES:
+        for outcome in STAFF_OUTCOMES:
+            STAFF_COMMANDS.labels(command, outcome)
+    for outcome in CLOSE_NOTICE_OUTCOMES:
+        CLOSE_NOTICES.labels(outcome)

@@ -14,7 +14,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 
 from franz.exceptions import ConfigError
-from franz.kummerkasten import core
+from franz.kummerkasten import core, metrics
 from franz.kummerkasten.bot import TicketBot, command_payloads
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
@@ -43,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.initialise()
     discord.http.Route.BASE = settings.api_base
     publisher = IntakePublisher(settings.bootstrap, settings.topic)
     desk = TicketDesk(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from franz.contracts import ErrorType
 
 RECORDS = Counter(
     "franz_records_total",
@@ -34,3 +39,23 @@ CONSUMER_LAG = Gauge(
 LAST_SUCCESS = Gauge(
     "franz_last_success_timestamp_seconds", "Unix time of the last batch committed.", ["service"]
 )
+
+# How dead_letter labels its outputs: one outcome per DLQ error type.
+DLQ_OUTCOMES = tuple(f"dlq_{error_type}" for error_type in get_args(ErrorType))
+# The failures the loop names when a batch is retried: the broker did not acknowledge, or is out of reach.
+BATCH_ERRORS = ("DeliveryError", "BrokerUnreachable", "KafkaTimeoutError")
+
+
+def initialise(
+    service: str, *, outputs: Mapping[str, Iterable[str]], batch_errors: Iterable[str] = BATCH_ERRORS
+) -> None:
+    """Create the loop's known series at 0 before any traffic: a labelled series otherwise appears with its
+    first observation, so `rate()` never sees that first increase and panels stay empty after a start.
+    `outputs` maps each topic the service writes to the outcomes it counts there."""
+    BATCH_SIZE.labels(service)
+    BATCH_SECONDS.labels(service)
+    for topic, outcomes in outputs.items():
+        for outcome in outcomes:
+            RECORDS.labels(service, topic, outcome)
+    for error in batch_errors:
+        BATCH_FAILURES.labels(service, error)

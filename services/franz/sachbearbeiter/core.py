@@ -12,9 +12,13 @@ from __future__ import annotations
 import datetime
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
 
 from franz import contracts
 from franz.contracts import Actor, FormattedTicket, TicketCommand, TicketEvent, TicketState
+
+RejectionCode = Literal["unknown_ticket", "not_closed", "already_closed", "closed", "unchanged"]
+REJECTION_CODES: Final[tuple[RejectionCode, ...]] = get_args(RejectionCode)
 
 # Retries of a command arrive within seconds or minutes; a ticket remembers this many of its command ids.
 COMMAND_MEMORY = 1000
@@ -85,7 +89,7 @@ def _event(command: TicketCommand, kind: contracts.EventType, payload: dict[str,
     }
 
 
-def _rejected(command: TicketCommand, code: str, reason: str) -> TicketEvent:
+def _rejected(command: TicketCommand, code: RejectionCode, reason: str) -> TicketEvent:
     return _event(command, "CommandRejected", {"command": command["command"], "code": code, "reason": reason})
 
 

@@ -15,7 +15,10 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from franz.sachbearbeiter.core import Change, GaugeKey, category_label, seconds_between
+from franz import contracts
+from franz.contracts import LifecycleTopics
+from franz.runtime import metrics as loop_metrics
+from franz.sachbearbeiter.core import REJECTION_CODES, Change, GaugeKey, category_label, seconds_between
 
 # From minutes to weeks: support tickets wait on people, not machines.
 _DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
@@ -45,6 +48,26 @@ RESTORE_SECONDS = Histogram(
     "Seconds to fold one partition's event log into memory after it was assigned.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
+
+
+def initialise(service: str, topics: LifecycleTopics) -> None:
+    """Every priority, category, command and outcome at 0 before any traffic, so the tickets dashboard's
+    rates and quantiles have a series to start from (one created with its first increase is never seen
+    to increase)."""
+    loop_metrics.initialise(
+        service,
+        outputs={topics.events: ["ok"], topics.state: ["ok"], topics.dlq: loop_metrics.DLQ_OUTCOMES},
+    )
+    for priority in contracts.PRIORITIES:
+        TIME_TO_ASSIGN.labels(priority)
+        TIME_TO_CLOSE.labels(priority)
+        for category in (*contracts.CATEGORIES, "other"):
+            for counter in (CREATED, CLOSED, REOPENED):
+                counter.labels(priority, category)
+    outcomes = ("applied", "duplicate", *(f"rejected_{code}" for code in REJECTION_CODES))
+    for command in contracts.COMMAND_TYPES:
+        for outcome in outcomes:
+            COMMANDS.labels(command, outcome)
 
 
 def record_change(change: Change) -> None:

@@ -19,7 +19,7 @@ from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
 from franz.runtime.wait import stop_event, wait_for_topics
-from franz.sachbearbeiter import eventlog
+from franz.sachbearbeiter import eventlog, metrics
 from franz.sachbearbeiter.metrics import TicketGauge
 from franz.sachbearbeiter.settings import Settings
 from franz.sachbearbeiter.stage import SERVICE, LifecycleStage
@@ -63,6 +63,7 @@ def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.E
 def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.initialise(SERVICE, settings.topics)
     # The service: SIGTERM while the topics are awaited ends the wait, and run_loop takes the signals over
     # after it. The one-shot rebuild keeps the default handlers, so Ctrl-C interrupts it wherever it is.
     stop = threading.Event() if args.rebuild_state else stop_event()

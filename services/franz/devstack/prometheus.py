@@ -1,0 +1,175 @@
+"""A real Prometheus (Debian's package) on loopback, scraping the local services with the chart's alerts.
+
+It scrapes and evaluates every second, so a test sees a counter move within a few seconds, and loads the
+rules the umbrella chart ships, rendered with their `for:` durations divided by `for_divisor` so that an
+alert meant to wait 10 minutes fires within seconds in a test (the rules file itself stays as shipped).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from franz.devstack.exceptions import StartError
+from franz.devstack.images import REPOSITORY_ROOT
+from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
+from franz.devstack.tools import tool
+
+RULES_FILE = REPOSITORY_ROOT / "charts" / "franz" / "files" / "prometheus-rules.yaml"
+INTERVAL = "1s"
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(duration: str) -> float:
+    """A Prometheus duration such as `1h30m` in seconds."""
+    parts = _DURATION.findall(duration)
+    if not parts or "".join(number + unit for number, unit in parts) != duration:
+        raise ValueError(f"not a Prometheus duration: {duration!r}")
+    return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def render_rules(*, for_divisor: float = 1.0, rules_file: Path = RULES_FILE) -> dict[str, Any]:
+    """The chart's rule groups with every `for:` divided by `for_divisor` (at least 1s, Prometheus's
+    smallest useful wait at our evaluation interval); expressions are left exactly as shipped."""
+    rules: dict[str, Any] = yaml.safe_load(rules_file.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                seconds = max(1, round(duration_seconds(rule["for"]) / for_divisor))
+                rule["for"] = f"{seconds}s"
+    return rules
+
+
+def prometheus_config() -> dict[str, Any]:
+    """One job whose targets come from `targets/*.json` (file discovery, which Prometheus watches), so a
+    session's Prometheus scrapes whatever services a test starts; each file sets `service`, the label the
+    dashboards and alerts group by, for the series that do not carry their own, and `namespace` `local`."""
+    return {
+        "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": INTERVAL},
+        "rule_files": ["rules.yaml"],
+        "scrape_configs": [
+            {
+                "job_name": "franz",
+                # As the charts' ServiceMonitors: a metric's own `service` label wins over the target's.
+                "honor_labels": True,
+                "file_sd_configs": [{"files": ["targets/*.json"], "refresh_interval": INTERVAL}],
+            }
+        ],
+    }
+
+
+class LocalPrometheus(StartedInWith):
+    """`with LocalPrometheus({"aufbereitung": ["127.0.0.1:9101"]}) as prometheus: prometheus.query(...)`."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, Iterable[str]] | None = None,
+        *,
+        port: int | None = None,
+        for_divisor: float = 1.0,
+        data_dir: Path | None = None,
+    ) -> None:
+        if port is not None and not port_is_free(port):
+            raise StartError(f"port {port} is already in use; choose another for Prometheus")
+        self.port = port or free_port()
+        self.targets = dict(targets or {})
+        self.for_divisor = for_divisor
+        self._owns_data_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-prometheus-"))
+        self._process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "prometheus.log"
+
+    def start(self, *, timeout: float = 60.0) -> float:
+        """Write the configuration and rules, start the server; returns the seconds until `/-/ready`."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "rules.yaml").write_text(yaml.safe_dump(render_rules(for_divisor=self.for_divisor)))
+        config = self.data_dir / "prometheus.yaml"
+        config.write_text(yaml.safe_dump(prometheus_config()))
+        (self.data_dir / "targets").mkdir(exist_ok=True)  # Prometheus watches it only if it exists at start
+        for service, addresses in self.targets.items():
+            self.scrape(service, addresses)
+        self._process = ManagedProcess(
+            "prometheus",
+            [
+                str(tool("prometheus")),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            log_path=self.log_path,
+            die_with_parent=True,
+        )
+        self._process.start()
+        return self._process.wait_ready(self._ready, timeout=timeout, interval=0.2)
+
+    def scrape(self, service: str, addresses: Iterable[str]) -> None:
+        """Scrape `/metrics` of `addresses` (host:port) as `service` from now on; an empty list stops it.
+        Written to a temporary name and renamed, so Prometheus never reads half a file."""
+        directory = self.data_dir / "targets"
+        directory.mkdir(parents=True, exist_ok=True)
+        groups = [{"targets": list(addresses), "labels": {"service": service, "namespace": "local"}}]
+        staging = directory / f".{service}.json.partial"
+        staging.write_text(json.dumps(groups))
+        staging.rename(directory / f"{service}.json")
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+
+    def api(self, path: str, **params: str) -> Any:
+        """The `data` of one HTTP API answer (e.g. `api("query", query="up")`); raises on an error status."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as response:  # noqa: S310
+            body = json.load(response)
+        if body.get("status") != "success":
+            raise StartError(f"Prometheus answered {body} to {path}; log {self.log_path}")
+        return body["data"]
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """An instant query's result (a vector's samples; a scalar as one sample without labels)."""
+        data = self.api("query", query=expression, time=str(time.time()))
+        if data["resultType"] in ("scalar", "string"):
+            return [{"metric": {}, "value": data["result"]}]
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def alert_states(self) -> dict[str, str]:
+        """Each loaded alert's state: `inactive`, `pending` or `firing`."""
+        return {
+            rule["name"]: rule["state"]
+            for group in self.api("rules", type="alert")["groups"]
+            for rule in group["rules"]
+        }
+
+    def firing(self, alert: str, **labels: str) -> bool:
+        """Whether Prometheus reports `alert` firing with (at least) these labels."""
+        return any(
+            active["labels"].get("alertname") == alert
+            and active["state"] == "firing"
+            and all(active["labels"].get(key) == value for key, value in labels.items())
+            for active in self.api("alerts")["alerts"]
+        )
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+        if self._owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
