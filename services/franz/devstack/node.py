@@ -277,31 +277,15 @@ class LocalCluster(StartedInWith):
         self.control_plane = LocalControlPlane(
             data_dir=self.state_dir / "control-plane", launcher=self.namespaces
         )
+        self.pod_bootstrap = f"{NODE_IP}:{POD_KAFKA_PORT}"  # Kafka as pods reach it: the node's address
         self.kafka = LocalKafka(
-            data_dir=self.state_dir / "kafka",
-            launcher=self.namespaces,
-            pod_listener=f"{NODE_IP}:{POD_KAFKA_PORT}",
+            data_dir=self.state_dir / "kafka", launcher=self.namespaces, pod_listener=self.pod_bootstrap
         )
+        self.bootstrap = self.kafka.bootstrap  # Kafka as the host reaches it: a forwarded loopback port
+        self.kubeconfig = self.control_plane.kubeconfig
+        self.containerd_socket = self.namespaces.state_dir / "containerd" / "containerd.sock"
         self._processes: list[ManagedProcess] = []
         self.start_seconds: float | None = None
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.control_plane.kubeconfig
-
-    @property
-    def bootstrap(self) -> str:
-        """Kafka as the host reaches it (a forwarded loopback port)."""
-        return self.kafka.bootstrap
-
-    @property
-    def pod_bootstrap(self) -> str:
-        """Kafka as pods reach it: the node's own address."""
-        return f"{NODE_IP}:{POD_KAFKA_PORT}"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.namespaces.state_dir / "containerd" / "containerd.sock"
 
     def start(self, *, timeout: float = 120.0) -> float:
         require_node_packages()

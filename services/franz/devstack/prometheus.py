@@ -87,15 +87,9 @@ class LocalPrometheus(StartedInWith):
         self.for_divisor = for_divisor
         self._owns_data_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-prometheus-"))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.data_dir / "prometheus.log"
         self._process: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "prometheus.log"
 
     def start(self, *, timeout: float = 60.0) -> float:
         """Write the configuration and rules, start the server; returns the seconds until `/-/ready`."""
