@@ -674,7 +674,7 @@ def finalizers(kube: Kube, namespace: str, name: str) -> list[str]:
     return found
 
 
-def test_a_stopping_operator_releases_retain_pipelines_so_deleting_them_never_waits_for_it(
+def test_deleting_a_retain_pipeline_never_waits_for_a_stopped_operator(
     kube: Kube, operator: ServiceProcess, namespace: str, bootstrap: str
 ) -> None:
     """`helm uninstall` of a release with the operator and a pipeline deletes both at once: a Retain
