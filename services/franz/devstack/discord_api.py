@@ -3,9 +3,13 @@
 discord.py talks to it unchanged once `discord.http.Route.BASE` points here: login (`/users/@me`,
 `/oauth2/applications/@me`), application commands (list and bulk overwrite, global or per guild),
 interaction callbacks (`?with_response=1`), follow-ups and edits of the original response, and direct
-messages (open a DM channel, post to it; 403 code 50007 for users who do not accept DMs). It enforces the
-3-second deadline for the first response to an interaction (later answers get 404 Unknown interaction,
-code 10062) and records everything, so tests can read what a submitter saw.
+messages (open a DM channel, post to it; 403 code 50007 for users who do not accept DMs), and the guild
+channels, threads and messages of `franz.devstack.discord_channels`. It enforces the 3-second deadline for
+the first response to an interaction (later answers get 404 Unknown interaction, code 10062), answers a
+component's UPDATE_MESSAGE by editing its message, and records everything, so tests can read what a
+submitter and staff saw. Every route but the interaction endpoints is rate limited as Discord documents
+(`franz.devstack.discord_ratelimit`): headers on every answer, 429s past a bucket or the global limit,
+and a count of invalid requests.
 
 It also serves the Gateway (`franz.devstack.discord_gateway`): `GET /gateway` and `/gateway/bot` answer
 with a websocket URL at the address the client used, and `dispatch_interaction` delivers an interaction
@@ -18,7 +22,6 @@ import asyncio
 import copy
 import datetime
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -27,11 +30,24 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from franz.devstack.discord_channels import Channels, json_response
 from franz.devstack.discord_gateway import LocalGateway
+from franz.devstack.discord_ratelimit import RateLimits
 from franz.devstack.process import StartedInWith
 
 INTERACTION_DEADLINE_SECONDS = 3.0
 EPHEMERAL = 1 << 6
+CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE, MODAL = 4, 6, 7, 9  # interaction callback types
+# Per-route buckets (limit, seconds). Clients must follow the headers, never these numbers; they are set
+# like Discord's well-known message bucket of 5 per 5 s per channel.
+ROUTE_LIMITS = {
+    "POST /channels/{channel}/messages": (5, 5.0),
+    "PATCH /channels/{channel}/messages/{message}": (5, 5.0),
+    "POST /channels/{channel}/threads": (10, 10.0),
+    "PATCH /channels/{channel}": (10, 10.0),
+    "PUT /channels/{channel}/thread-members/{user}": (10, 10.0),
+}
+UNLIMITED_PREFIXES = ("/api/v10/interactions/", "/api/v10/webhooks/", "/gateway")  # outside the global limit
 TOKEN = "test-token"  # noqa: S105 - the bot token the emulator accepts unless told another
 T = TypeVar("T")
 
@@ -41,14 +57,20 @@ class InteractionRecord:
     """What the bot answered to one interaction, in order: callbacks, then follow-ups and edits."""
 
     created_at: float
+    message_id: str | None = None  # the message whose component was used, for UPDATE_MESSAGE
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     followups: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
         """Every message the submitter saw: callback messages (type 4) and follow-ups."""
-        shown = [c["data"] for c in self.callbacks if c.get("type") == 4]
+        shown = [c["data"] for c in self.callbacks if c.get("type") == CHANNEL_MESSAGE]
         return shown + self.followups
+
+    @property
+    def modal(self) -> dict[str, Any] | None:
+        """The modal the bot opened in answer, if it did."""
+        return next((c["data"] for c in self.callbacks if c.get("type") == MODAL), None)
 
 
 class LocalDiscordApi:
@@ -73,17 +95,21 @@ class LocalDiscordApi:
         self.command_writes: list[str] = []  # scopes that were overwritten, in order
         self.interactions: dict[str, InteractionRecord] = {}
         self._tokens: dict[str, str] = {}  # interaction token → interaction id
-        self.direct_messages: list[tuple[str, dict[str, Any]]] = []  # (user id, message body) accepted
         self.dms_closed: set[str] = set()  # users whose privacy settings refuse DMs from the bot
-        self._dm_channels: dict[str, str] = {}  # DM channel id → user id
         self._ids = itertools.count(1_200_000_000_000_000_000)
         self.gateway = LocalGateway(
             token=token,
             user=self.bot_user,
             application_id=application_id,
-            guild_ids=guild_ids,
+            guilds=lambda: [guild.as_gateway() for guild in self.channels.guilds.values()],
             heartbeat_interval_ms=heartbeat_interval_ms,
         )
+        self.channels = Channels(
+            bot_user=self.bot_user, gateway=self.gateway, ids=self._ids, dms_closed=self.dms_closed
+        )
+        for guild_id in guild_ids:
+            self.channels.add_guild(guild_id)
+        self.limits = RateLimits(routes=dict(ROUTE_LIMITS))
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"
         self.port = 0
@@ -96,7 +122,7 @@ class LocalDiscordApi:
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> LocalDiscordApi:
         """Serve on `host` (0.0.0.0 for a bot in a pod or another network namespace) and `port` (0: any)."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._rate_limited])
         api = "/api/v10"
         app.router.add_get(f"{api}/gateway", self._gateway)
         app.router.add_get(f"{api}/gateway/bot", self._gateway_bot)
@@ -111,28 +137,68 @@ class LocalDiscordApi:
         app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
         app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/@original", self._edit_original)
         app.router.add_post(f"{api}/users/@me/channels", self._open_dm)
-        app.router.add_post(f"{api}/channels/{{channel}}/messages", self._channel_message)
+        self.channels.add_routes(app, api)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.channels.base_url = self.base
         return self
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def new_interaction(self, *, interaction_id: str, token: str) -> None:
+    @property
+    def direct_messages(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every DM the bot sent, as (user id, request body), in order."""
+        channels = self.channels.channels
+        return [
+            (str(recipient["id"]), body)
+            for channel_id, body in self.channels.sent
+            if (recipient := channels[channel_id].recipient) is not None
+        ]
+
+    def new_interaction(self, *, interaction_id: str, token: str, message_id: str | None = None) -> None:
         """Register an interaction the test is about to deliver, starting its 3-second clock."""
         self._tokens[token] = interaction_id
-        self.interactions[interaction_id] = InteractionRecord(created_at=time.monotonic())
+        self.interactions[interaction_id] = InteractionRecord(
+            created_at=time.monotonic(), message_id=message_id
+        )
 
     async def dispatch_interaction(self, payload: dict[str, Any]) -> None:
         """Deliver an interaction through the gateway as Discord does, starting its 3-second clock."""
-        self.new_interaction(interaction_id=str(payload["id"]), token=str(payload["token"]))
+        message_id = (payload.get("message") or {}).get("id")
+        self.new_interaction(
+            interaction_id=str(payload["id"]), token=str(payload["token"]), message_id=message_id
+        )
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
+
+    @web.middleware
+    async def _rate_limited(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Discord's rate limits around every route: the bucket is the method and route, per
+        top-level resource (channel, guild, webhook); interaction endpoints are outside the global one."""
+        if request.path.startswith(UNLIMITED_PREFIXES):
+            response: web.StreamResponse = await handler(request)
+            return response
+        resource = request.match_info.route.resource
+        template = resource.canonical.removeprefix("/api/v10") if resource is not None else request.path
+        major = request.match_info.get("channel") or request.match_info.get("guild") or ""
+        answer = self.limits.check(f"{request.method} {template}", major)
+        if answer.status is not None:
+            body = answer.body
+            if isinstance(body, str):  # banned: Cloudflare's plain text, no Discord headers
+                response = web.Response(text=body, status=answer.status)
+            else:
+                response = json_response(body, status=answer.status)
+                response.headers.update(answer.headers)
+        else:
+            response = await handler(request)
+            response.headers.update(answer.headers)
+        self.limits.record_status(response.status, dict(response.headers))
+        return response
 
     async def wait_until_connected(self, *, sessions: int = 1, timeout: float = 60.0) -> None:
         """Until `sessions` bots hold a live gateway session (READY or RESUMED sent)."""
@@ -143,10 +209,10 @@ class LocalDiscordApi:
             await asyncio.sleep(0.02)
 
     async def _gateway(self, request: web.Request) -> web.Response:
-        return _json({"url": self.gateway.gateway_url(request)})
+        return json_response({"url": self.gateway.gateway_url(request)})
 
     async def _gateway_bot(self, request: web.Request) -> web.Response:
-        return _json(
+        return json_response(
             {
                 "url": self.gateway.gateway_url(request),
                 "shards": 1,
@@ -155,10 +221,10 @@ class LocalDiscordApi:
         )
 
     async def _me(self, request: web.Request) -> web.Response:
-        return _json(self.bot_user)
+        return json_response(self.bot_user)
 
     async def _application(self, request: web.Request) -> web.Response:
-        return _json(
+        return json_response(
             {
                 "id": str(self.application_id),
                 "name": "Franz",
@@ -175,7 +241,7 @@ class LocalDiscordApi:
         )
 
     async def _list_commands(self, request: web.Request) -> web.Response:
-        return _json(self.commands.get(request.match_info.get("guild", "global"), []))
+        return json_response(self.commands.get(request.match_info.get("guild", "global"), []))
 
     async def _overwrite_commands(self, request: web.Request) -> web.Response:
         scope = request.match_info.get("guild", "global")
@@ -190,7 +256,7 @@ class LocalDiscordApi:
         ]
         self.commands[scope] = stored
         self.command_writes.append(scope)
-        return _json(stored)
+        return json_response(stored)
 
     async def _callback(self, request: web.Request) -> web.Response:
         record = self.interactions.get(request.match_info["id"])
@@ -199,19 +265,31 @@ class LocalDiscordApi:
         if time.monotonic() - record.created_at > INTERACTION_DEADLINE_SECONDS:
             return _unknown_interaction()
         body = await request.json()
+        kind = body.get("type")
+        if kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE) and record.message_id is None:
+            return json_response(
+                {"message": "Interaction has no message to update", "code": 50035}, status=400
+            )
         record.callbacks.append(body)
+        resource: dict[str, Any] = {"type": kind}
+        if kind == UPDATE_MESSAGE and record.message_id is not None:
+            resource["message"] = self._update_component_message(record.message_id, body.get("data") or {})
         flags = (body.get("data") or {}).get("flags", 0)
-        return _json(
+        return json_response(
             {
                 "interaction": {
                     "id": request.match_info["id"],
                     "type": 2,
-                    "response_message_loading": body.get("type") == 5,
+                    "response_message_loading": kind == 5,
                     "response_message_ephemeral": bool(flags & EPHEMERAL),
                 },
-                "resource": {"type": body.get("type")},
+                "resource": resource,
             }
         )
+
+    def _update_component_message(self, message_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        channel, message = self.channels.find_message(message_id)
+        return self.channels.apply_edit(channel, message, data)
 
     async def _followup(self, request: web.Request) -> web.Response:
         record = self._record_for(request.match_info["token"])
@@ -219,7 +297,7 @@ class LocalDiscordApi:
             return _unknown_interaction()  # follow-ups need an initial response first
         body = await request.json()
         record.followups.append(body)
-        return _json(self._message(body))
+        return json_response(self._message(body))
 
     async def _edit_original(self, request: web.Request) -> web.Response:
         record = self._record_for(request.match_info["token"])
@@ -227,24 +305,16 @@ class LocalDiscordApi:
             return _unknown_interaction()
         body = await request.json()
         record.followups.append(body)
-        return _json(self._message(body))
+        if record.message_id is not None and record.callbacks[0].get("type") in (
+            DEFERRED_UPDATE_MESSAGE,
+            UPDATE_MESSAGE,
+        ):
+            return json_response(self._update_component_message(record.message_id, body))
+        return json_response(self._message(body))
 
     async def _open_dm(self, request: web.Request) -> web.Response:
         user_id = str((await request.json())["recipient_id"])
-        channel_id = str(next(self._ids))
-        self._dm_channels[channel_id] = user_id
-        recipient = {"id": user_id, "username": f"user{user_id}", "discriminator": "0", "avatar": None}
-        return _json({"id": channel_id, "type": 1, "last_message_id": None, "recipients": [recipient]})
-
-    async def _channel_message(self, request: web.Request) -> web.Response:
-        user_id = self._dm_channels.get(request.match_info["channel"])
-        if user_id is None:
-            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
-        if user_id in self.dms_closed:
-            return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
-        body = await request.json()
-        self.direct_messages.append((user_id, body))
-        return _json({**self._message(body), "channel_id": request.match_info["channel"]})
+        return json_response(self.channels.dm_channel(user_id).as_json())
 
     def _record_for(self, token: str) -> InteractionRecord | None:
         interaction_id = self._tokens.get(token)
@@ -340,11 +410,4 @@ class DiscordApiThread(StartedInWith):
 
 
 def _unknown_interaction() -> web.Response:
-    return _json({"message": "Unknown interaction", "code": 10062}, status=404)
-
-
-def _json(data: object, *, status: int = 200) -> web.Response:
-    """`application/json` and no charset: discord.py parses only that content type, as Discord sends it."""
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
-    )
+    return json_response({"message": "Unknown interaction", "code": 10062}, status=404)

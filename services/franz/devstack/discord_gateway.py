@@ -6,10 +6,12 @@ unavailable, a `resume_gateway_url`), then GUILD_CREATE for each configured guil
 with 4004 Authentication failed, a privileged intent that was not granted with 4014. RESUME (op 6) of a
 known session replays the dispatches the client missed and ends with RESUMED; an unknown session gets
 INVALID_SESSION (op 9, not resumable). Closing with 1000 or 1001 ends the session, any other close keeps
-it resumable. `compress=zlib-stream` is served for real: one zlib context per connection, each payload
-a binary frame ending in the Z_SYNC_FLUSH suffix. Anything else (no compression, or `zstd-stream`, for
-which the standard library has no compressor before Python 3.14) is answered in text frames, which
-clients never decompress.
+it resumable. A connection silent for one and a half heartbeat intervals is closed with 4009 Session timed
+out, which ends its session. Dispatches go to the sessions whose intents ask for them; a guild message
+reaches a session without the Message Content intent with its content removed. `compress=zlib-stream`
+is served for real: one zlib context per connection, each payload a binary frame ending in the
+Z_SYNC_FLUSH suffix. Anything else (no compression, or `zstd-stream`, for which the standard library has
+no compressor before Python 3.14) is answered in text frames, which clients never decompress.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import secrets
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +33,15 @@ RESUME, RECONNECT, REQUEST_GUILD_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK 
 # Close codes (Discord's "Gateway Close Event Codes" table).
 UNKNOWN_OPCODE, DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4001, 4002, 4003, 4004
 ALREADY_AUTHENTICATED, INVALID_SEQ, INVALID_SHARD, INVALID_API_VERSION = 4005, 4007, 4010, 4012
-INVALID_INTENTS, DISALLOWED_INTENTS = 4013, 4014
+SESSION_TIMED_OUT, INVALID_INTENTS, DISALLOWED_INTENTS = 4009, 4013, 4014
 
 API_VERSION = "10"
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT
 GUILDS_INTENT = 1 << 0
+GUILD_MESSAGES_INTENT = 1 << 9
+DIRECT_MESSAGES_INTENT = 1 << 12
+MESSAGE_CONTENT_INTENT = 1 << 15
+HEARTBEAT_GRACE = 1.5  # intervals without any frame before the connection counts as dead
 MAX_CLIENT_PAYLOAD_BYTES = 4096  # larger payloads from a client are closed with 4002
 ZLIB_SUFFIX = b"\x00\x00\xff\xff"
 SESSION_START_TOTAL = 1000  # IDENTIFY calls per 24 hours
@@ -61,6 +67,7 @@ class Session:
     """One gateway session: its dispatches (for replay on RESUME) and the connection it is attached to."""
 
     session_id: str
+    intents: int = 0
     sent: list[dict[str, Any]] = field(default_factory=list)
     connection: Connection | None = None
 
@@ -101,14 +108,14 @@ class LocalGateway:
         token: str,
         user: dict[str, Any],
         application_id: int,
-        guild_ids: Iterable[int] = (),
+        guilds: Callable[[], Iterable[dict[str, Any]]] = list,
         heartbeat_interval_ms: int = 41_250,
         granted_intents: int = 0,
     ) -> None:
         self.token = token
         self.user = user
         self.application_id = application_id
-        self.guild_ids = tuple(guild_ids)
+        self.guilds = guilds  # each guild as GUILD_CREATE carries it, read at every IDENTIFY
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.granted_intents = granted_intents  # privileged intents enabled "in the Developer Portal"
         self.sessions: dict[str, Session] = {}
@@ -141,8 +148,25 @@ class LocalGateway:
         """Send a dispatch to every session; a session between connections gets it on RESUME."""
         if not self.sessions:
             raise RuntimeError(f"no session on the gateway to dispatch {event} to; wait until connected")
+        await self.dispatch_to_intents(event, data, intent=0)
+
+    async def dispatch_to_intents(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int,
+        without_content: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Send a dispatch to the sessions that asked for `intent` (0: all), as a session without the
+        Message Content intent receives it when `without_content` says how."""
         for session in list(self.sessions.values()):
-            payload = session.next_dispatch(event, data)
+            if intent and not session.intents & intent:
+                continue
+            seen = data
+            if without_content is not None and not session.intents & MESSAGE_CONTENT_INTENT:
+                seen = without_content(data)
+            payload = session.next_dispatch(event, seen)
             if session.connection is not None:
                 await session.connection.send(payload)
 
@@ -173,9 +197,15 @@ class LocalGateway:
         connection = Connection(ws, Transport(request.query.get("compress")), self.gateway_url(request))
         await connection.send({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
         client_close: int | None = None  # None: the TCP connection just ended, or we closed it
+        timed_out = False
         try:
             while True:
-                message = await ws.receive()
+                try:
+                    message = await ws.receive(timeout=self.heartbeat_interval_ms / 1000 * HEARTBEAT_GRACE)
+                except TimeoutError:  # a client that stopped heartbeating is a dead connection
+                    timed_out = True
+                    await self._close(ws, SESSION_TIMED_OUT, "Session timed out.")
+                    break
                 if message.type == WSMsgType.CLOSE:
                     client_close = message.data
                     break
@@ -187,7 +217,7 @@ class LocalGateway:
             session = connection.session
             if session is not None and session.connection is connection:
                 session.connection = None
-                if client_close in (1000, 1001):  # a deliberate close ends the session
+                if client_close in (1000, 1001) or timed_out:  # a deliberate close or 4009 ends it
                     self.sessions.pop(session.session_id, None)
         return ws
 
@@ -236,14 +266,15 @@ class LocalGateway:
         valid_shard = isinstance(shard, list) and len(shard) == 2 and 0 <= shard[0] < shard[1]
         if shard is not None and not valid_shard:
             return await self._close(ws, INVALID_SHARD, "Invalid shard.")
-        session = Session(session_id=secrets.token_hex(16))
+        session = Session(session_id=secrets.token_hex(16), intents=intents)
+        guilds = list(self.guilds())
         self.sessions[session.session_id] = session
         self.identifies.append(time.monotonic())
         connection.session, session.connection = session, connection
         ready: dict[str, Any] = {
             "v": int(API_VERSION),
             "user": self.user,
-            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self.guild_ids],
+            "guilds": [{"id": guild["id"], "unavailable": True} for guild in guilds],
             "session_id": session.session_id,
             "resume_gateway_url": connection.resume_url,
             "application": {"id": str(self.application_id), "flags": 0},
@@ -252,8 +283,8 @@ class LocalGateway:
             ready["shard"] = shard
         await connection.send(session.next_dispatch("READY", ready))
         if intents & GUILDS_INTENT:
-            for guild_id in self.guild_ids:
-                await connection.send(session.next_dispatch("GUILD_CREATE", self._guild(guild_id)))
+            for guild in guilds:
+                await connection.send(session.next_dispatch("GUILD_CREATE", guild))
         return True
 
     async def _resume(self, connection: Connection, data: Any) -> bool:
@@ -281,47 +312,3 @@ class LocalGateway:
         self.close_codes.append(code)
         await ws.close(code=code, message=reason.encode())
         return False
-
-    def _guild(self, guild_id: int) -> dict[str, Any]:
-        """A guild as GUILD_CREATE carries it: what discord.py needs to build its Guild, no members."""
-        return {
-            "id": str(guild_id),
-            "name": f"Guild {guild_id}",
-            "icon": None,
-            "owner_id": str(guild_id),
-            "roles": [
-                {
-                    "id": str(guild_id),  # @everyone has the guild's id
-                    "name": "@everyone",
-                    "permissions": "0",
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                }
-            ],
-            "emojis": [],
-            "stickers": [],
-            "features": [],
-            "channels": [],
-            "threads": [],
-            "members": [],
-            "voice_states": [],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-            "member_count": 1,
-            "large": False,
-            "unavailable": False,
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "mfa_level": 0,
-            "nsfw_level": 0,
-            "premium_tier": 0,
-            "preferred_locale": "en-US",
-            "system_channel_flags": 0,
-        }

@@ -9,7 +9,6 @@ those sent before an announced `retry_after` had elapsed, so tests can prove a c
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import threading
 import time
@@ -19,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from franz.contracts.discord import limit_violations
+from franz.devstack.discord_ratelimit import Window, limited
 from franz.devstack.process import StartedInWith
 
 
@@ -43,16 +43,13 @@ class LocalDiscordWebhook(StartedInWith):
     ) -> None:
         self.webhook_id = str(secrets.randbelow(10**18) + 10**17)
         self.token = secrets.token_urlsafe(48)
-        self.rate_limit = rate_limit
-        self.per_seconds = per_seconds
         self.on_message = on_message
         self.outage = False
         self.deleted = False
         self.requests: list[WebhookRequest] = []
         self.messages: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._window_start = 0.0
-        self._window_used = 0
+        self._window = Window(rate_limit, per_seconds)
         self._blocked_until = 0.0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
@@ -98,32 +95,12 @@ class LocalDiscordWebhook(StartedInWith):
             return 404, {}, _json({"message": "Unknown Webhook", "code": 10015}), None
         if self.outage:
             return 503, {}, b"upstream connect error", None
-        if now - self._window_start >= self.per_seconds:
-            self._window_start, self._window_used = now, 0
-        # Announced times are rounded up to the millisecond, as Discord's are, so obeying them is never early.
-        reset_after = math.ceil(max(self._window_start + self.per_seconds - now, 0.0) * 1000) / 1000
-        bucket = {
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
-            "X-RateLimit-Bucket": f"webhook-{self.webhook_id}",
-        }
-        if self._window_used >= self.rate_limit:
-            self._blocked_until = max(self._blocked_until, now + reset_after)
-            headers = {
-                **bucket,
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Scope": "shared",
-                "Retry-After": str(math.ceil(reset_after)),
-            }
-            reply = {
-                "message": "You are being rate limited.",
-                "retry_after": round(reset_after, 3),
-                "global": False,
-            }
-            return 429, headers, _json(reply), None
-        self._window_used += 1
-        headers = {**bucket, "X-RateLimit-Remaining": str(self.rate_limit - self._window_used)}
+        bucket = f"webhook-{self.webhook_id}"
+        if not self._window.take(now):
+            answer = limited(self._window, bucket, now, scope="shared")
+            self._blocked_until = max(self._blocked_until, now + self._window.reset_after(now))
+            return 429, answer.headers, _json(answer.body), None
+        headers = self._window.headers(bucket, now)
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
