@@ -1,0 +1,168 @@
+"""What staff and submitters see in Discord's channels, as plain data: the desk post of a ticket with its
+buttons, the opening message of its private thread, and the transcript written when it closes.
+
+The Discord edge turns a `Post` into discord.py's embed and view; nothing here talks to Discord. User
+text never pings anyone: the only mention a post allows is its team's role.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from franz.contracts import TicketEvent, TicketState
+from franz.runtime.text import summary
+
+CUSTOM_ID_PREFIX = "franz"
+Action = Literal["claim", "unclaim", "close", "reopen"]
+ACTIONS: tuple[Action, ...] = ("claim", "unclaim", "close", "reopen")
+PRIORITY_COLOURS = {"low": 0x95A5A6, "normal": 0x3498DB, "high": 0xE67E22, "urgent": 0xE74C3C}
+CLOSED_COLOUR = 0x2ECC71
+SUMMARY_CHARS = 300
+INTERNAL = "internal"  # a CommentAdded that only staff see: a note under the desk post
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    custom_id: str
+    style: Literal["primary", "secondary", "success", "danger"]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    content: str
+    embed: dict[str, object]
+    buttons: tuple[Button, ...]
+    ping_role_id: int | None  # the one mention this post may make
+
+
+def custom_id(action: Action, ticket_id: str) -> str:
+    return f"{CUSTOM_ID_PREFIX}:{action}:{ticket_id}"
+
+
+def parse_custom_id(value: str) -> tuple[Action, str] | None:
+    """The action and ticket of one of our buttons; None for anything else (another bot's, a forgery)."""
+    prefix, _, rest = value.partition(":")
+    action, _, ticket_id = rest.partition(":")
+    if prefix != CUSTOM_ID_PREFIX or action not in ACTIONS or not ticket_id:
+        return None
+    return action, ticket_id  # type: ignore[return-value]
+
+
+def desk_post(state: TicketState, *, staff_role_id: int | None) -> Post:
+    """The desk post: who, what, how urgent, where it stands, and the buttons that fit its status."""
+    closed = state["status"] == "closed"
+    assignee = state["assignee"]
+    fields = [
+        {"name": "Status", "value": state["status"], "inline": True},
+        {"name": "Priority", "value": state["priority"], "inline": True},
+        {"name": "Category", "value": state["category"], "inline": True},
+        {"name": "Submitter", "value": _person(state), "inline": True},
+        {"name": "Assignee", "value": assignee["name"] if assignee else "nobody yet", "inline": True},
+    ]
+    embed: dict[str, object] = {
+        "title": f"🎫 {state['ticket_id']}",
+        "description": summary(state["body"], SUMMARY_CHARS),
+        "color": CLOSED_COLOUR
+        if closed
+        else PRIORITY_COLOURS.get(state["priority"], PRIORITY_COLOURS["normal"]),
+        "fields": fields,
+        "timestamp": state["created_at"],
+        "footer": {"text": f"opened {state['created_at']} · last change {state['updated_at']}"},
+    }
+    ticket_id = state["ticket_id"]
+    if closed:
+        buttons: tuple[Button, ...] = (Button("Reopen", custom_id("reopen", ticket_id), "secondary"),)
+    else:
+        claim = (
+            Button("Unclaim", custom_id("unclaim", ticket_id), "secondary")
+            if assignee
+            else Button("Claim", custom_id("claim", ticket_id), "primary")
+        )
+        buttons = (claim, Button("Close", custom_id("close", ticket_id), "danger"))
+    ping = f"<@&{staff_role_id}> " if staff_role_id is not None else ""  # edits never ping again
+    return Post(
+        content=f"{ping}New {state['priority']} ticket {ticket_id} ({state['category']})",
+        embed=embed,
+        buttons=buttons,
+        ping_role_id=staff_role_id,
+    )
+
+
+def thread_name(state: TicketState) -> str:
+    """A thread's name (Discord allows 1 to 100 characters)."""
+    return summary(f"{state['ticket_id']} {state['body']}", 100)
+
+
+def thread_opening(state: TicketState) -> str:
+    """The first message of the ticket's private thread, to the submitter (mentioned, so they are added
+    and notified)."""
+    mention = f"<@{state['submitter_id']}>" if state["submitter_id"] else state["contact"]
+    return (
+        f"{mention}, this is your private thread for ticket **{state['ticket_id']}**. Support staff will "
+        "answer here; everything written here is kept with the ticket.\n"
+        f"> {summary(state['body'], 1500)}"
+    )
+
+
+def transcript(events: Iterable[TicketEvent], *, for_staff: bool) -> str:
+    """A ticket's story from its events, oldest first: the conversation, every change, and (for staff
+    only) the internal notes."""
+    lines: list[str] = []
+    for event in events:
+        line = _transcript_line(event, for_staff=for_staff)
+        if line is not None:
+            lines.append(f"[{event['time']}] {line}")
+    return "\n".join(lines) + "\n"
+
+
+def _transcript_line(event: TicketEvent, *, for_staff: bool) -> str | None:
+    actor, payload, kind = event["actor"]["name"], event["payload"], event["type"]
+    if kind == "TicketCreated":
+        opened = f"{actor} opened {event['ticket_id']} ({payload['category']}, {payload['priority']})"
+        return f"{opened}:\n{payload['body']}"
+    if kind == "CommentAdded":
+        if payload.get("visibility") == INTERNAL:
+            return f"{actor} (internal note): {payload['text']}" if for_staff else None
+        attachments = "".join(
+            f"\n  attachment: {a['name']} {a['url']}" for a in payload.get("attachments", [])
+        )
+        return f"{actor}: {payload['text']}{attachments}"
+    if kind == "TicketAssigned":
+        return f"{actor} assigned it to {payload['assignee']['name']}"
+    if kind == "TicketUpdated":
+        changes = ", ".join(f"{name} {c['from']} → {c['to']}" for name, c in payload["changes"].items())
+        return f"{actor} changed {changes}"
+    if kind in ("TicketClosed", "TicketReopened"):
+        verb = "closed" if kind == "TicketClosed" else "reopened"
+        reason = payload.get("reason")
+        return f"{actor} {verb} it" + (f": {reason}" if reason else "")
+    return None  # refusals and Discord bookkeeping are not part of the story
+
+
+def first_staff_response_seconds(events: Iterable[TicketEvent], submitter_id: str | None) -> float | None:
+    """From the ticket's creation to the first public comment by someone other than the submitter."""
+    created: datetime.datetime | None = None
+    submitter = f"discord:{submitter_id}" if submitter_id else None
+    for event in events:
+        if event["type"] == "TicketCreated":
+            created = _time(event["time"])
+        elif (
+            created is not None
+            and event["type"] == "CommentAdded"
+            and event["payload"].get("visibility") != INTERNAL
+            and event["actor"]["id"] != submitter
+        ):
+            return (_time(event["time"]) - created).total_seconds()
+    return None
+
+
+def _person(state: TicketState) -> str:
+    return f"<@{state['submitter_id']}> ({state['contact']})" if state["submitter_id"] else state["contact"]
+
+
+def _time(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value)
