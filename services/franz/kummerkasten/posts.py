@@ -49,7 +49,7 @@ def parse_custom_id(value: str) -> tuple[Action, str] | None:
     action, _, ticket_id = rest.partition(":")
     if prefix != CUSTOM_ID_PREFIX or action not in ACTIONS or not ticket_id:
         return None
-    return action, ticket_id  # type: ignore[return-value]
+    return action, ticket_id
 
 
 def desk_post(state: TicketState, *, staff_role_id: int | None) -> Post:
