@@ -180,7 +180,12 @@ def test_unknown_categories_are_labelled_other() -> None:
         ({"command": "assign"}, "field 'assignee' must be an object"),
         ({"command": "update"}, "an update needs a priority or a category"),
         ({"command": "update", "priority": "whenever"}, "field 'priority' must be one of"),
-        ({"command": "comment"}, "missing field 'text'"),
+        ({"command": "comment"}, "a comment needs a text or an attachment"),
+        ({"command": "comment", "text": "x", "visibility": "secret"}, "field 'visibility' must be one of"),
+        ({"command": "comment", "attachments": [{"name": "a.png"}]}, "missing field 'url'"),
+        ({"command": "link"}, "field 'discord' must be an object"),
+        ({"command": "link", "discord": {"thread_id": "abc"}}, "must be a Discord id"),
+        ({"command": "link", "discord": {"channel": "1"}}, "field 'discord' takes desk_channel_id"),
         ({"command": "close", "ticket_id": "T-1"}, "is not a ticket id"),
         ({"command": "close", "time": "yesterday"}, "field 'time' is not ISO 8601"),
     ],
@@ -198,3 +203,46 @@ def test_ticket_ids_are_accepted_as_people_type_them() -> None:
 def test_durations_are_never_negative() -> None:
     assert core.seconds_between("2026-03-01T10:00:00Z", "2026-03-01T10:01:30Z") == 90
     assert core.seconds_between("2026-03-01T10:00:00Z", "2026-03-01T09:00:00Z") == 0
+
+
+def test_unassign_link_and_notes_and_the_first_staff_response() -> None:
+    ledger = ledger_with_ticket()
+    assert run(ledger, command("unassign"))["payload"]["code"] == "unchanged", "nobody to unassign"
+    run(ledger, command("assign", assignee=STAFF))
+    unassigned = run(ledger, command("unassign"))
+    assert unassigned["type"] == "TicketUnassigned"
+    assert unassigned["payload"] == {"previous": STAFF}
+    state = ledger.state(TICKET_ID)
+    assert state is not None
+    assert (state["status"], state["assignee"]) == ("open", None)
+
+    linked = run(ledger, command("link", discord={"desk_channel_id": "11", "desk_message_id": "12"}))
+    assert linked["payload"] == {"discord": {"desk_channel_id": "11", "desk_message_id": "12"}}
+    run(ledger, command("link", discord={"thread_id": "13", "desk_message_id": "12"}))
+    again = run(ledger, command("link", discord={"thread_id": "13"}))
+    assert again["payload"]["code"] == "unchanged", "ids already recorded are not recorded twice"
+    state = ledger.state(TICKET_ID)
+    assert state is not None
+    assert state.get("discord") == {"desk_channel_id": "11", "desk_message_id": "12", "thread_id": "13"}
+
+    submitter = {"id": "discord:4242", "name": "alice"}
+    run(ledger, command("comment", text="any news?", actor=submitter))
+    note = run(
+        ledger, command("comment", text="retry storm", visibility="internal", at="2026-03-01T10:40:00Z")
+    )
+    assert note["payload"]["visibility"] == "internal"
+    state = ledger.state(TICKET_ID)
+    assert state is not None
+    assert state.get("first_response_at") is None, "neither the submitter nor a note answers"
+    files = [{"name": "fix.txt", "url": "https://cdn.example/fix.txt"}]
+    answer = run(ledger, command("comment", attachments=files, at="2026-03-01T10:50:00Z"))
+    assert answer["payload"] == {"text": "", "visibility": "public", "attachments": files}
+    state = ledger.state(TICKET_ID)
+    assert state is not None
+    assert state.get("first_response_at") == "2026-03-01T10:50:00Z"
+    assert state["comments"] == 3
+
+    run(ledger, command("close"))
+    assert run(ledger, command("link", discord={"thread_id": "14"}))["type"] == "DiscordLinked", (
+        "a closed ticket still records where it lives in Discord"
+    )

@@ -11,19 +11,26 @@ from franz.contracts.exceptions import ContractError
 from franz.contracts.ids import parse_ticket_id
 
 STATUSES: Final = ("open", "assigned", "closed")
-CommandType = Literal["assign", "update", "comment", "close", "reopen"]
-COMMAND_TYPES: Final[tuple[CommandType, ...]] = ("assign", "update", "comment", "close", "reopen")
+CommandType = Literal["assign", "unassign", "update", "comment", "close", "reopen", "link"]
+COMMAND_TYPES: Final[tuple[CommandType, ...]] = CommandType.__args__  # type: ignore[attr-defined]
 EventType = Literal[
     "TicketCreated",
     "TicketAssigned",
+    "TicketUnassigned",
     "TicketUpdated",
     "CommentAdded",
     "TicketClosed",
     "TicketReopened",
+    "DiscordLinked",
     "CommandRejected",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = EventType.__args__  # type: ignore[attr-defined]
 COMMENT_MAX_CHARS: Final = 2000
+Visibility = Literal["public", "internal"]  # internal: a staff note, never shown to the submitter
+VISIBILITIES: Final[tuple[Visibility, ...]] = ("public", "internal")
+ATTACHMENTS_MAX: Final = 10  # Discord's limit per message
+URL_MAX_CHARS: Final = 2000
+DISCORD_LINKS: Final = ("desk_channel_id", "desk_message_id", "thread_id")
 
 
 class Actor(TypedDict):
@@ -31,6 +38,22 @@ class Actor(TypedDict):
 
     id: str
     name: str
+
+
+class Attachment(TypedDict):
+    """A file sent with a comment: its name and where Discord serves it."""
+
+    name: str
+    url: str
+
+
+class DiscordLinks(TypedDict, total=False):
+    """Where a ticket lives in Discord, recorded by the bot so each side effect happens once: the desk
+    post (its channel and message) and the private thread with the submitter."""
+
+    desk_channel_id: str
+    desk_message_id: str
+    thread_id: str
 
 
 class TicketCommand(TypedDict):
@@ -47,6 +70,9 @@ class TicketCommand(TypedDict):
     priority: NotRequired[str]  # update
     category: NotRequired[str]  # update
     text: NotRequired[str]  # the comment, or why a ticket is closed or reopened
+    visibility: NotRequired[Visibility]  # comment; public when absent
+    attachments: NotRequired[list[Attachment]]  # comment
+    discord: NotRequired[DiscordLinks]  # link
 
 
 class TicketEvent(TypedDict):
@@ -82,6 +108,8 @@ class TicketState(TypedDict):
     comments: int
     version: int  # events applied
     last_event_id: str
+    first_response_at: NotRequired[str | None]  # the first public comment by someone but the submitter
+    discord: NotRequired[DiscordLinks]
 
 
 def _actor(record: dict[str, Any], field: str) -> Actor:
@@ -123,12 +151,64 @@ def validate_command(record: object) -> TicketCommand:
         if "priority" not in command and "category" not in command:
             raise ContractError("validation_error", "an update needs a priority or a category")
     elif kind == "comment":
-        command["text"] = fields.required_text(given, "text", COMMENT_MAX_CHARS)
-    else:
+        _comment(given, command)
+    elif kind == "link":
+        command["discord"] = _links(given)
+    elif kind != "unassign":
         text = fields.optional_text(given, "text", COMMENT_MAX_CHARS)
         if text is not None:
             command["text"] = text
     return command
+
+
+def _comment(given: dict[str, Any], command: TicketCommand) -> None:
+    """A comment has text, attachments or both; staff notes say `visibility: internal`."""
+    attachments = given.get("attachments") or []
+    if not isinstance(attachments, list) or len(attachments) > ATTACHMENTS_MAX:
+        raise ContractError(
+            "validation_error", f"field 'attachments' must be a list of at most {ATTACHMENTS_MAX}"
+        )
+    files: list[Attachment] = []
+    for attachment in attachments:
+        if not isinstance(attachment, dict):
+            raise ContractError("validation_error", "each attachment must be an object with name and url")
+        files.append(
+            {
+                "name": fields.required_text(attachment, "name", fields.ID_MAX_CHARS),
+                "url": fields.required_text(attachment, "url", URL_MAX_CHARS),
+            }
+        )
+    text = fields.optional_text(given, "text", COMMENT_MAX_CHARS)
+    if text is None and not files:
+        raise ContractError("validation_error", "a comment needs a text or an attachment")
+    command["text"] = text or ""
+    if files:
+        command["attachments"] = files
+    visibility = given.get("visibility", "public")
+    if visibility not in VISIBILITIES:
+        raise ContractError(
+            "validation_error", f"field 'visibility' must be one of {', '.join(VISIBILITIES)}"
+        )
+    if visibility != "public":
+        command["visibility"] = visibility
+
+
+def _links(given: dict[str, Any]) -> DiscordLinks:
+    value = given.get("discord")
+    if not isinstance(value, dict):
+        raise ContractError("validation_error", "field 'discord' must be an object of Discord ids")
+    links: DiscordLinks = {}
+    for key in DISCORD_LINKS:
+        snowflake = fields.optional_text(value, key, fields.ID_MAX_CHARS)
+        if snowflake is None:
+            continue
+        if not snowflake.isdigit():
+            raise ContractError("validation_error", f"field 'discord.{key}' must be a Discord id")
+        links[key] = snowflake
+    unknown = sorted(set(value) - set(DISCORD_LINKS))
+    if unknown or not links:
+        raise ContractError("validation_error", f"field 'discord' takes {', '.join(DISCORD_LINKS)}")
+    return links
 
 
 def decode_command(value: bytes | None) -> TicketCommand:

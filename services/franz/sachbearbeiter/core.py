@@ -96,12 +96,19 @@ def _rejected(command: TicketCommand, code: RejectionCode, reason: str) -> Ticke
 def decide(state: TicketState | None, command: TicketCommand) -> TicketEvent:
     """The one event a command yields: the change, or `CommandRejected` with a code and a reason.
 
-    Rules: a closed ticket accepts only `reopen`; an open ticket cannot be reopened; a command that would
-    change nothing (the same assignee, the same priority) is refused as `unchanged`.
+    Rules: a closed ticket accepts only `reopen` (and the bot's `link` of its Discord ids); an open ticket
+    cannot be reopened; a command that would change nothing (the same assignee, the same priority, links
+    already recorded) is refused as `unchanged`.
     """
     ticket_id, kind = command["ticket_id"], command["command"]
     if state is None:
         return _rejected(command, "unknown_ticket", f"there is no ticket {ticket_id}; check the id")
+    if kind == "link":
+        known = state.get("discord") or {}
+        new = {key: value for key, value in command["discord"].items() if known.get(key) != value}
+        if not new:
+            return _rejected(command, "unchanged", f"{ticket_id} already has these Discord ids")
+        return _event(command, "DiscordLinked", {"discord": new})
     closed = state["status"] == "closed"
     if kind == "reopen":
         if not closed:
@@ -116,6 +123,10 @@ def decide(state: TicketState | None, command: TicketCommand) -> TicketEvent:
         if state["assignee"] is not None and state["assignee"]["id"] == assignee["id"]:
             return _rejected(command, "unchanged", f"{ticket_id} is already assigned to {assignee['name']}")
         return _event(command, "TicketAssigned", {"assignee": assignee, "previous": state["assignee"]})
+    if kind == "unassign":
+        if state["assignee"] is None:
+            return _rejected(command, "unchanged", f"{ticket_id} is not assigned to anyone")
+        return _event(command, "TicketUnassigned", {"previous": state["assignee"]})
     if kind == "update":
         changes = {
             name: {"from": state[name], "to": command[name]}
@@ -126,7 +137,13 @@ def decide(state: TicketState | None, command: TicketCommand) -> TicketEvent:
             return _rejected(command, "unchanged", f"{ticket_id} already has these values")
         return _event(command, "TicketUpdated", {"changes": changes})
     if kind == "comment":
-        return _event(command, "CommentAdded", {"text": command["text"]})
+        comment: dict[str, object] = {
+            "text": command["text"],
+            "visibility": command.get("visibility", "public"),
+        }
+        if "attachments" in command:
+            comment["attachments"] = command["attachments"]
+        return _event(command, "CommentAdded", comment)
     return _event(
         command,
         "TicketClosed",
@@ -153,6 +170,8 @@ def _initial_state(event: TicketEvent) -> TicketState:
         "comments": 0,
         "version": 1,
         "last_event_id": event["event_id"],
+        "first_response_at": None,
+        "discord": {},
     }
 
 
@@ -170,11 +189,18 @@ def _evolve(state: TicketState, event: TicketEvent) -> TicketState:
         after["assignee"] = assignee
         after["status"] = "assigned"
         after["assigned_at"] = state["assigned_at"] or event["time"]
+    elif kind == "TicketUnassigned":
+        after["assignee"] = None
+        after["status"] = "open"
     elif kind == "TicketUpdated":
         for name, change in payload["changes"].items():
             after[name] = change["to"]  # type: ignore[literal-required]
     elif kind == "CommentAdded":
         after["comments"] = state["comments"] + 1
+        if is_first_response(state, event):
+            after["first_response_at"] = event["time"]
+    elif kind == "DiscordLinked":
+        after["discord"] = {**(state.get("discord") or {}), **payload["discord"]}
     elif kind == "TicketClosed":
         after["status"] = "closed"
         after["closed_at"] = event["time"]
@@ -182,6 +208,18 @@ def _evolve(state: TicketState, event: TicketEvent) -> TicketState:
         after["status"] = "assigned" if state["assignee"] else "open"
         after["closed_at"] = None
     return after
+
+
+def is_first_response(state: TicketState, event: TicketEvent) -> bool:
+    """A public comment by someone other than the submitter, the first one: time to first response
+    is measured to it (staff notes do not answer the submitter)."""
+    submitter = f"discord:{state['submitter_id']}" if state["submitter_id"] else state["contact"]
+    return (
+        event["type"] == "CommentAdded"
+        and event["payload"].get("visibility", "public") == "public"
+        and event["actor"]["id"] != submitter
+        and not state.get("first_response_at")
+    )
 
 
 class Ledger:

@@ -18,7 +18,14 @@ from prometheus_client.registry import Collector
 from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.runtime import metrics as loop_metrics
-from franz.sachbearbeiter.core import REJECTION_CODES, Change, GaugeKey, category_label, seconds_between
+from franz.sachbearbeiter.core import (
+    REJECTION_CODES,
+    Change,
+    GaugeKey,
+    category_label,
+    is_first_response,
+    seconds_between,
+)
 
 # From minutes to weeks: support tickets wait on people, not machines.
 _DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
@@ -43,6 +50,12 @@ TIME_TO_CLOSE = Histogram(
     ["priority"],
     buckets=_DURATION_BUCKETS,
 )
+TIME_TO_FIRST_RESPONSE = Histogram(
+    "franz_ticket_time_to_first_response_seconds",
+    "From a ticket's creation to the first public answer by someone other than its submitter.",
+    ["priority"],
+    buckets=_DURATION_BUCKETS,
+)
 RESTORE_SECONDS = Histogram(
     "franz_ticket_restore_seconds",
     "Seconds to fold one partition's event log into memory after it was assigned.",
@@ -61,6 +74,7 @@ def initialise(service: str, topics: LifecycleTopics) -> None:
     for priority in contracts.PRIORITIES:
         TIME_TO_ASSIGN.labels(priority)
         TIME_TO_CLOSE.labels(priority)
+        TIME_TO_FIRST_RESPONSE.labels(priority)
         for category in (*contracts.CATEGORIES, "other"):
             for counter in (CREATED, CLOSED, REOPENED):
                 counter.labels(priority, category)
@@ -83,6 +97,9 @@ def record_change(change: Change) -> None:
         REOPENED.labels(*labels).inc()
     elif kind == "TicketAssigned" and change.before is not None and change.before["assigned_at"] is None:
         TIME_TO_ASSIGN.labels(after["priority"]).observe(seconds_between(after["created_at"], event["time"]))
+    elif kind == "CommentAdded" and change.before is not None and is_first_response(change.before, event):
+        waited = seconds_between(after["created_at"], event["time"])
+        TIME_TO_FIRST_RESPONSE.labels(after["priority"]).observe(waited)
 
 
 class TicketGauge(Collector):

@@ -15,10 +15,16 @@ def event_details(event: TicketEvent) -> str:
         return f"[{payload['category']}/{payload['priority']}] {summary(payload['body'])}"
     if kind == "TicketAssigned":
         return f"to {payload['assignee']['name']}"
+    if kind == "TicketUnassigned":
+        return f"from {payload['previous']['name']}"
+    if kind == "DiscordLinked":
+        return ", ".join(f"{name} {value}" for name, value in payload["discord"].items())
     if kind == "TicketUpdated":
         return ", ".join(f"{name} {c['from']} → {c['to']}" for name, c in payload["changes"].items())
     if kind == "CommentAdded":
-        return summary(payload["text"])
+        note = "(internal note) " if payload.get("visibility") == "internal" else ""
+        files = "".join(f" [{attachment['name']}]" for attachment in payload.get("attachments", []))
+        return f"{note}{summary(payload['text'])}{files}".strip()
     if kind == "CommandRejected":
         return f"{payload['command']} refused ({payload['code']}): {payload['reason']}"
     reason = payload.get("reason")
