@@ -76,7 +76,7 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
     }
     # Groups carry namespace and name: two pipelines sharing a Kafka cluster must not share a group.
     group_prefix = f"franz-{pipeline.namespace}-{pipeline.name}"
-    return {
+    return desk_environment(pipeline) | {
         "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
         # aufbereitung
         "SOURCE_TOPIC": name["intake"],
@@ -97,6 +97,19 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
         "COMMANDS_DLQ_TOPIC": dead_letters["commands"],
         "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
     }
+
+
+def desk_environment(pipeline: Pipeline) -> dict[str, str]:
+    """kummerkasten's staff desk: the teams as the JSON the bot reads (`DISCORD_TEAMS`), how long a
+    submitter may reopen, and whether the bot asks for the Message Content intent."""
+    discord = pipeline.discord
+    environment = {
+        "REOPEN_DAYS": str(discord.get("reopenDays", 7)),
+        "DISCORD_MESSAGE_CONTENT": "true" if discord.get("messageContent") else "false",
+    }
+    if discord.get("teams"):
+        environment["DISCORD_TEAMS"] = json.dumps(discord["teams"], separators=(",", ":"), sort_keys=True)
+    return environment
 
 
 def config_map(pipeline: Pipeline) -> Object:

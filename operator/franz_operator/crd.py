@@ -2,16 +2,20 @@
 
 What Kafka cannot do is refused by the API server at `kubectl apply`, through the schema and CEL rules:
 partitions never decrease, topic names never change once set, names and suffixes are valid Kafka names,
-and the backend is one of the two we implement.
+the backend is one of the two we implement, and support teams route every category at most once with
+exactly one default team.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from franz.contracts import CATEGORIES
 from franz_operator.constants import CRD_NAME, GROUP, KIND, PLURAL, TOPIC_ROLES, VERSION
 
 TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
+SNOWFLAKE_PATTERN: Final = r"^[0-9]{17,20}$"
+MAX_TEAMS: Final = 20
 
 _CONFIG: Final[dict[str, Any]] = {
     "type": "object",
@@ -70,6 +74,74 @@ def _secret_ref(default_key: str, what: str) -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "maxLength": 253},
             "key": {"type": "string", "default": default_key, "maxLength": 253},
+        },
+    }
+
+
+def _snowflake(what: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": SNOWFLAKE_PATTERN, "description": f"{what} (a Discord id)."}
+
+
+def _discord() -> dict[str, Any]:
+    """Support teams and routing for the bot's staff desk: every category at most once, one default."""
+    team = {
+        "type": "object",
+        "required": ["name", "deskChannelId", "staffRoleId"],
+        "properties": {
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            },
+            "categories": {
+                "type": "array",
+                "maxItems": len(CATEGORIES),
+                "items": {"type": "string", "enum": list(CATEGORIES)},
+                "x-kubernetes-list-type": "set",
+                "description": "The categories this team takes; the default team takes the rest.",
+            },
+            "default": {"type": "boolean", "description": "This team takes every category no team names."},
+            "deskChannelId": _snowflake("The channel where the team's desk posts go"),
+            "staffRoleId": _snowflake("The role pinged on a new ticket; its members work the team's tickets"),
+            "threadChannelId": _snowflake("Where private ticket threads open; default: the desk channel"),
+            "transcriptsChannelId": _snowflake("Where transcripts of closed tickets are posted"),
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "teams": {
+                "type": "array",
+                "maxItems": MAX_TEAMS,
+                "items": team,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "self.size() == 0 || self.filter(t, has(t.default) && t.default).size() == 1",
+                        "message": "exactly one team must be the default (default: true)",
+                    },
+                    {
+                        "rule": "self.all(t, !has(t.categories) || t.categories.all(c, "
+                        "self.filter(u, has(u.categories) && c in u.categories).size() == 1))",
+                        "message": "each category can be routed to one team only",
+                    },
+                ],
+            },
+            "reopenDays": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 365,
+                "default": 7,
+                "description": "How many days after a close the submitter may reopen the ticket (0: never).",
+            },
+            "messageContent": {
+                "type": "boolean",
+                "default": False,
+                "description": "The bot asks for the privileged Message Content intent: every message in a "
+                "ticket thread is recorded; without it, /reply is the recorded way.",
+            },
         },
     }
 
@@ -163,6 +235,7 @@ def _spec() -> dict[str, Any]:
                     "discordBotToken": _secret_ref("token", "the Discord bot token (kummerkasten)"),
                 },
             },
+            "discord": _discord(),
             "deletionPolicy": {
                 "type": "string",
                 "enum": ["Retain", "Delete"],

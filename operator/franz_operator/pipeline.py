@@ -47,6 +47,7 @@ class Pipeline:
     topics: tuple[Topic, ...]
     secrets: tuple[SecretRef, ...]
     deletion_policy: Literal["Retain", "Delete"]
+    discord: Mapping[str, Any] = field(default_factory=dict)  # spec.discord as applied (teams, reopen)
 
     def topic(self, role: str) -> Topic:
         return next(topic for topic in self.topics if topic.role == role)
@@ -128,4 +129,5 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
         topics=tuple(topics),
         secrets=secrets,
         deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
+        discord=dict(spec.get("discord") or {}),
     )

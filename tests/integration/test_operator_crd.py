@@ -107,3 +107,32 @@ def test_invalid_pipelines_are_refused_with_a_message_naming_the_field(
     body = pipeline()
     body["spec"].update(spec)
     assert expected in refused(lambda: create(objects, body))
+
+
+BILLING = {"name": "billing", "categories": ["billing"], "deskChannelId": "7" * 18, "staffRoleId": "8" * 18}
+SUPPORT = {"name": "support", "default": True, "deskChannelId": "5" * 18, "staffRoleId": "6" * 18}
+
+
+def test_support_teams_are_accepted_with_the_desk_defaults(objects: client.CustomObjectsApi) -> None:
+    created = create(objects, pipeline(discord={"teams": [BILLING, SUPPORT]}))
+    discord = created["spec"]["discord"]
+    assert [team["name"] for team in discord["teams"]] == ["billing", "support"]
+    assert (discord["reopenDays"], discord["messageContent"]) == (7, False)
+
+
+@pytest.mark.parametrize(
+    ("teams", "expected"),
+    [
+        ([BILLING, SUPPORT | {"categories": ["billing"]}], "each category can be routed to one team only"),
+        ([BILLING | {"default": True}, SUPPORT], "exactly one team must be the default"),
+        ([BILLING], "exactly one team must be the default"),
+        ([BILLING, SUPPORT, SUPPORT | {"default": False}], "Duplicate value"),
+        ([BILLING | {"deskChannelId": "general"}, SUPPORT], "deskChannelId"),
+        ([BILLING | {"categories": ["refunds"]}, SUPPORT], 'Unsupported value: \\"refunds\\"'),
+        ([{"name": "x", "default": True, "deskChannelId": "5" * 18}], "staffRoleId: Required value"),
+    ],
+)
+def test_ambiguous_teams_are_refused_at_apply(
+    objects: client.CustomObjectsApi, teams: list[dict[str, Any]], expected: str
+) -> None:
+    assert expected in refused(lambda: create(objects, pipeline(discord={"teams": teams})))

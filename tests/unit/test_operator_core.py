@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from franz.kummerkasten.teams import parse_teams
 from franz_operator import builders
 from franz_operator.builders import Condition, TopicState
 from franz_operator.handlers import retry_delay
@@ -147,3 +148,20 @@ def test_strimzi_status_is_read_only_when_it_describes_the_current_generation() 
 
 def test_retries_back_off_to_a_minute() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 7, 20)] == [1.0, 2.0, 4.0, 60.0, 60.0]
+
+
+def test_the_pipelines_teams_reach_the_bot_as_it_parses_them() -> None:
+    teams = [
+        {"name": "billing", "categories": ["billing"], "deskChannelId": "7" * 18, "staffRoleId": "8" * 18},
+        {"name": "support", "default": True, "deskChannelId": "5" * 18, "staffRoleId": "6" * 18},
+    ]
+    environment = builders.service_environment(
+        from_body(body(discord={"teams": teams, "reopenDays": 3, "messageContent": True}))
+    )
+    assert (environment["REOPEN_DAYS"], environment["DISCORD_MESSAGE_CONTENT"]) == ("3", "true")
+    routing = parse_teams(environment["DISCORD_TEAMS"])
+    assert routing.team_for("billing").desk_channel_id == int("7" * 18)
+    assert routing.team_for("bug").name == "support"
+    plain = builders.service_environment(from_body(body()))
+    assert "DISCORD_TEAMS" not in plain
+    assert plain["REOPEN_DAYS"] == "7"

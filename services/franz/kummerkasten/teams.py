@@ -1,6 +1,6 @@
 """Support teams and the routing of tickets to them, as the pipeline declares it.
 
-The operator writes the pipeline's `spec.discord.teams` as JSON where the bot reads it (`TEAMS_FILE`); a
+The operator writes the pipeline's `spec.discord.teams` as JSON where the bot reads it (`DISCORD_TEAMS`); a
 bot configured only with `STAFF_ROLE_ID` has one default team without a desk. The rules are the CRD's, so
 a file that reaches the bot by another way is held to them too: ids are Discord snowflakes, a category
 is routed to at most one team, and exactly one team is the default for everything else.
@@ -70,7 +70,7 @@ def single_team(staff_role_id: int | None) -> Routing | None:
     return Routing((Team(name="staff", staff_role_id=staff_role_id, default=True),))
 
 
-def parse_teams(text: str, *, source: str = "TEAMS_FILE") -> Routing:
+def parse_teams(text: str, *, source: str = "DISCORD_TEAMS") -> Routing:
     """The teams JSON (a list of objects with camelCase keys, as in the FranzPipeline), checked."""
     try:
         given = json.loads(text)
