@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -27,8 +28,10 @@ from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.runtime.clients import new_producer, new_reader
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.sachbearbeiter import core, eventlog
+from franz.sachbearbeiter.restore import Restorer
 from franz.sachbearbeiter.service import rebuild_state
 from franz.sachbearbeiter.stage import LifecycleStage
+from franz.sachbearbeiter.store import TicketStore
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # run as a script: the repository's root
 from benchmarks.aufbereitung import bare_batch, run_client_loop  # the shared baseline
@@ -119,11 +122,12 @@ def run_service(bootstrap: str, tickets: int) -> float:
     produce(bootstrap, topics.commands, [(c["ticket_id"], c) for c in commands])
     total = len(created) + len(commands)
     group = f"bench-{uuid.uuid4().hex[:8]}"
+    store = TicketStore(Path(tempfile.mkdtemp()) / "store", events_topic=topics.events, partitions=PARTITIONS)
     stage = LifecycleStage(
         topics=topics,
         partitions=PARTITIONS,
         producer_factory=lambda: new_producer(bootstrap, client_id="bench"),
-        restore=lambda partition: eventlog.restore(bootstrap, topics.events, partition)[0],
+        restorer=Restorer(bootstrap=bootstrap, topics=topics, group_id=group, store=store),
     )
     loop = KafkaLoop(
         LoopConfig(
@@ -142,6 +146,7 @@ def run_service(bootstrap: str, tickets: int) -> float:
     loop.stop()
     thread.join(60)
     watcher.close()
+    store.close()
     return total / elapsed
 
 

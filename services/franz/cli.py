@@ -7,10 +7,15 @@ import importlib.util
 import json
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from franz.exceptions import FranzError
 from franz.runtime.wait import stop_event
+
+if TYPE_CHECKING:
+    from franz.contracts import TicketState
+    from franz.runtime.ticketsapi import TicketsApi
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
@@ -75,17 +80,32 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tickets_api(args: argparse.Namespace) -> TicketsApi:
+    import os
+
+    from franz.runtime.ticketsapi import ENV_VAR, LOCAL_URL, TicketsApi, parse_urls
+
+    return TicketsApi(parse_urls(args.api or os.environ.get(ENV_VAR) or LOCAL_URL))
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from franz.contracts import parse_ticket_id
     from franz.runtime.settings import Environment
     from franz.sachbearbeiter.eventlog import history
     from franz.sachbearbeiter.views import history_line
 
-    env = Environment()
     ticket_id = parse_ticket_id(args.ticket_id)
-    events = history(
-        args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events, ticket_id
-    )
+    if args.from_log:
+        env = Environment()
+        events = history(
+            args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events, ticket_id
+        )
+    else:
+        api = _tickets_api(args)
+        try:
+            events = api.history(ticket_id) or []
+        finally:
+            api.close()
     if not events:
         raise FranzError(
             f"no events for {ticket_id}: check the id, or whether sachbearbeiter has seen it yet"
@@ -98,16 +118,30 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_tickets(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
     from franz.sachbearbeiter.eventlog import current_states
+
+    if args.from_log:
+        env = Environment()
+        topic = args.topic or env.lifecycle_topics().state
+        states: Iterable[TicketState] = current_states(args.bootstrap or env.bootstrap(), topic).values()
+        if args.status is not None:
+            states = [state for state in states if state["status"] == args.status]
+        return _print_tickets(states, args)
+    api = _tickets_api(args)
+    try:
+        return _print_tickets(api.tickets(status=args.status), args)
+    finally:
+        api.close()
+
+
+def _print_tickets(states: Iterable[TicketState], args: argparse.Namespace) -> int:
+    """JSON lines as they come (one page in memory); the table sorts, so it holds the listing."""
     from franz.sachbearbeiter.views import tickets_table
 
-    env = Environment()
-    states = current_states(args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state)
     if args.json:
-        for state in states.values():
-            if args.status is None or state["status"] == args.status:
-                print(json.dumps(state, ensure_ascii=False))
+        for state in states:
+            print(json.dumps(state, ensure_ascii=False))
     else:
-        print(tickets_table(states.values(), status=args.status))
+        print(tickets_table(states, status=args.status))
     return 0
 
 
@@ -168,18 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     history = add("history", cmd_history, "print a ticket's full event trail, oldest first")
     history.add_argument("ticket_id", help="e.g. T-ABCDE-12345 (any case)")
     history.add_argument("--json", action="store_true", help="the events as JSON lines")
-    history.add_argument("--topic", default=None, help="default: EVENTS_TOPIC or ticket-events")
-    history.add_argument(
-        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
-    )
+    _add_source_arguments(history, topic="EVENTS_TOPIC or ticket-events")
 
-    tickets = add("tickets", cmd_tickets, "list the current tickets by status, from the state topic")
+    tickets = add("tickets", cmd_tickets, "list the current tickets by status")
     tickets.add_argument("--status", choices=("open", "assigned", "closed"), default=None)
     tickets.add_argument("--json", action="store_true", help="one ticket state per line, as JSON")
-    tickets.add_argument("--topic", default=None, help="default: STATE_TOPIC or tickets-state")
-    tickets.add_argument(
-        "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
-    )
+    _add_source_arguments(tickets, topic="STATE_TOPIC or tickets-state")
 
     from franz.services import register_service_commands
 
@@ -191,6 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
 
         register_dev_commands(add)
     return parser
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser, *, topic: str) -> None:
+    """sachbearbeiter's read API answers at once; `--from-log` reads the topic instead (a partition
+    scan: slow with many tickets, but it needs only the brokers)."""
+    parser.add_argument(
+        "--api",
+        default=None,
+        help="sachbearbeiter's read API, every instance's URL comma-separated "
+        "(default: TICKETS_API_URL or http://127.0.0.1:9104)",
+    )
+    parser.add_argument("--from-log", action="store_true", help="scan the topic instead of asking the API")
+    parser.add_argument("--topic", default=None, help=f"with --from-log; default: {topic}")
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help="with --from-log; default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

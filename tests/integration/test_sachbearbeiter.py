@@ -45,7 +45,13 @@ class Lifecycle:
             "STATE_TOPIC": self.topics["state"],
             "COMMANDS_DLQ_TOPIC": self.topics["dlq"],
             "SACHBEARBEITER_GROUP_ID": self.group,
+            "SACHBEARBEITER_STORE_DIR": str(self.store),
         }
+
+    @property
+    def store(self) -> Path:
+        """One store across the test's restarts, as a pod's volume outlives the pod."""
+        return self.log_dir / "store"
 
     def start(self, **env: str) -> ServiceProcess:
         service = ServiceProcess("sachbearbeiter", env={**self.env, **env}, log_dir=self.log_dir)
@@ -188,8 +194,14 @@ def test_every_transition_and_refusal_is_an_event_and_the_state_follows(lifecycl
     assert service.metric("franz_ticket_time_to_assign_seconds_count", priority="normal") == 1
     assert service.metric("franz_ticket_time_to_close_seconds_count", priority="urgent") == 1
 
-    # The trail and the listing as people read them.
-    env = {**lifecycle.env, "PATH": "/usr/bin:/bin"}
+    # The trail and the listing as people read them: from sachbearbeiter's read API, and from the topics.
+    env = {
+        **lifecycle.env,
+        "PATH": "/usr/bin:/bin",
+        "TICKETS_API_URL": f"http://127.0.0.1:{service.metrics_port}",
+    }
+    assert franz(env, "history", tid, "--json") == franz(env, "history", tid, "--json", "--from-log")
+    assert franz(env, "tickets", "--json") == franz(env, "tickets", "--json", "--from-log")
     shown = franz(env, "history", tid.lower()).splitlines()
     assert len(shown) == 12
     assert shown[0].split()[1:3] == ["TicketCreated", "user1"]

@@ -1,12 +1,23 @@
-"""`/healthz`, `/readyz` and `/metrics` on METRICS_PORT, served from a daemon thread."""
+"""`/healthz`, `/readyz` and `/metrics` on METRICS_PORT, served from a daemon thread; and a service's
+read-only JSON API beside them (sachbearbeiter's tickets), so a process serves one HTTP port."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+# A status and a JSON body.
+JsonReply = tuple[int, object]
+# A service's API: the reply for a path and its query, or None for a path that is not the API's.
+Api = Callable[[str, Mapping[str, list[str]]], JsonReply | None]
 
 
 class HealthServer:
@@ -19,13 +30,19 @@ class HealthServer:
         ready: Callable[[], bool],
         registry: CollectorRegistry = REGISTRY,
         host: str = "0.0.0.0",
+        api: Api | None = None,
     ) -> None:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/healthz":
+                url = urlsplit(self.path)
+                path = url.path
+                reply = self._api(path, url.query) if api is not None else None
+                if reply is not None:
+                    status, body = reply
+                    self._reply(status, orjson.dumps(body), "application/json")
+                elif path == "/healthz":
                     self._reply(200, b"ok\n", "text/plain")
                 elif path == "/readyz":
                     is_ready = server.ready()
@@ -36,6 +53,14 @@ class HealthServer:
                     self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 else:
                     self._reply(404, b"not found\n", "text/plain")
+
+            def _api(self, path: str, query: str) -> JsonReply | None:
+                assert api is not None
+                try:
+                    return api(path, parse_qs(query, max_num_fields=20))
+                except Exception as error:
+                    log.exception("the API failed to answer", extra={"path": path})
+                    return 500, {"error": f"internal error ({type(error).__name__}); see the service's log"}
 
             def _reply(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)

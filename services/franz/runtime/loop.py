@@ -52,6 +52,11 @@ class Stage(ABC):
         """Atomic stages only: commit the offsets together with the delivery, or raise."""
         raise NotImplementedError(f"{type(self).__name__} sets atomic_commit but does not commit")
 
+    def offset_metadata(self, tp: TopicPartition) -> str:
+        """Committed with the partition's offset after a delivery: a stateful stage records there what a
+        new instance needs to know about the state that offset reflects."""
+        return ""
+
     def completed(self) -> None:  # noqa: B027 - optional hook
         """Called once per delivered batch after its offsets were committed (atomic stages) or handed to
         the consumer to commit: the batch will not be delivered again by this process."""
@@ -189,9 +194,6 @@ class KafkaLoop:
         Returns False when the caller should back off before polling again.
         """
         records = [record for partition_records in polled.values() for record in partition_records]
-        offsets: Offsets = {
-            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items() if batch
-        }
         service = self.config.service
         metrics.BATCH_SIZE.labels(service).observe(len(records))
         started = time.perf_counter()
@@ -202,6 +204,11 @@ class KafkaLoop:
             # Deliberately broad: whatever went wrong, the batch's offsets must stay uncommitted.
             self._failed(polled, error, records)
             return False
+        offsets: Offsets = {
+            tp: OffsetAndMetadata(batch[-1].offset + 1, self.stage.offset_metadata(tp), -1)
+            for tp, batch in polled.items()
+            if batch
+        }
         if self.stage.atomic_commit:
             try:
                 self.stage.commit(self.consumer, offsets)

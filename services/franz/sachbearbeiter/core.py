@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
@@ -24,6 +25,8 @@ REJECTION_CODES: Final[tuple[RejectionCode, ...]] = get_args(RejectionCode)
 COMMAND_MEMORY = 1000
 # Commands refused because their ticket does not exist, remembered per partition for the same reason.
 UNKNOWN_MEMORY = 10_000
+# Tickets of one partition kept decoded in memory; the others are loaded from the store when touched.
+HOT_TICKETS = 2_000
 
 GaugeKey = tuple[str, str, str]  # status, priority, category
 
@@ -39,8 +42,14 @@ class Change:
 
 @dataclass(slots=True)
 class Ticket:
+    """A ticket's state with what the fold needs beside it: the commands it has taken (to skip retries),
+    the log offset of the last event folded into the state (a restore from a state record skips the
+    events that record already holds), and the offsets of all its events (the history index)."""
+
     state: TicketState
     commands: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    offset: int = -1
+    history: list[int] = field(default_factory=list)
 
     def remember(self, command_id: str) -> None:
         self.commands[command_id] = None
@@ -223,33 +232,100 @@ def is_first_response(state: TicketState, event: TicketEvent) -> bool:
 
 
 class Ledger:
-    """The tickets of one partition, folded from their events, and the commands that took effect."""
+    """The tickets of one partition, folded from their events, and the commands that took effect.
 
-    def __init__(self) -> None:
-        self.tickets: dict[str, Ticket] = {}
-        self.counts: Counter[GaugeKey] = Counter()
+    Tickets come from `load` (the store; by default nothing, so a fold from an empty start keeps every
+    ticket in memory). What a fold changes stays in `dirty` until the caller takes it to write it; a bounded
+    number of the tickets touched last stay decoded in memory, so memory does not grow with the tickets.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[str], Ticket | None] | None = None,
+        counts: Counter[GaugeKey] | None = None,
+    ) -> None:
+        self._load = load
+        self.dirty: dict[str, Ticket] = {}
+        self._hot: OrderedDict[str, Ticket] = OrderedDict()
+        self.counts: Counter[GaugeKey] = Counter() if counts is None else counts
         self._unknown: OrderedDict[str, None] = OrderedDict()
+        # Offsets of events about tickets that do not exist (refused commands), to show in their history.
+        self.orphans: dict[str, list[int]] = {}
+
+    @property
+    def tickets(self) -> dict[str, Ticket]:
+        """The tickets changed since they were last taken (without a store: every ticket folded)."""
+        return self.dirty
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        found = self.dirty.get(ticket_id) or self._hot.get(ticket_id)
+        if found is None and self._load is not None:
+            found = self._load(ticket_id)
+            if found is not None:
+                self._keep_hot(ticket_id, found)
+        return found
 
     def state(self, ticket_id: str) -> TicketState | None:
-        ticket = self.tickets.get(ticket_id)
+        ticket = self.ticket(ticket_id)
         return None if ticket is None else ticket.state
+
+    def take_dirty(self) -> dict[str, Ticket]:
+        """The changed tickets, for the caller to write; from now on they are loaded like the others."""
+        taken, self.dirty = self.dirty, {}
+        for ticket_id, ticket in taken.items():
+            self._keep_hot(ticket_id, ticket)
+        return taken
+
+    def take_orphans(self) -> dict[str, list[int]]:
+        taken, self.orphans = self.orphans, {}
+        return taken
+
+    def _keep_hot(self, ticket_id: str, ticket: Ticket) -> None:
+        self._hot[ticket_id] = ticket
+        self._hot.move_to_end(ticket_id)
+        if len(self._hot) > HOT_TICKETS:
+            self._hot.popitem(last=False)
+
+    def _touch(self, ticket_id: str, ticket: Ticket, offset: int | None) -> None:
+        if offset is not None:
+            ticket.history.append(offset)
+            ticket.offset = offset
+        self.dirty[ticket_id] = ticket
+
+    def restored(self, ticket_id: str, ticket: Ticket) -> None:
+        """A ticket as a state record holds it (restoring without a store): counted, to be written."""
+        self.dirty[ticket_id] = ticket
+        self.counts[gauge_key(ticket.state)] += 1
 
     def seen(self, command: TicketCommand) -> bool:
         """True when this command already took effect (or was refused): a retry or a replay."""
-        ticket = self.tickets.get(command["ticket_id"])
+        ticket = self.ticket(command["ticket_id"])
         if ticket is None:
             return command["command_id"] in self._unknown
         return command["command_id"] in ticket.commands
 
-    def apply(self, event: TicketEvent) -> Change | None:
-        """Fold one event; None when it changes no state (a duplicate, or a refusal)."""
-        ticket = self.tickets.get(event["ticket_id"])
+    def logged(self, ticket_id: str, offset: int) -> None:
+        """An event applied before it was sent is now in the log at `offset`: index it."""
+        ticket = self.ticket(ticket_id)
+        if ticket is not None:
+            self._touch(ticket_id, ticket, offset)
+        else:
+            self.orphans.setdefault(ticket_id, []).append(offset)
+
+    def apply(self, event: TicketEvent, offset: int | None = None) -> Change | None:
+        """Fold one event (read from the log at `offset`, or about to be sent: None); None when it changes
+        no state (a duplicate, a refusal, or an event the ticket's restored state already holds)."""
+        ticket_id = event["ticket_id"]
+        ticket = self.ticket(ticket_id)
+        if ticket is not None and offset is not None and offset <= ticket.offset:
+            return None
         command_id = event["command_id"]
         if event["type"] == "TicketCreated":
             if ticket is not None:
+                self._touch(ticket_id, ticket, offset)
                 return None
             state = _initial_state(event)
-            self.tickets[event["ticket_id"]] = Ticket(state)
+            self._touch(ticket_id, Ticket(state), offset)
             self.counts[gauge_key(state)] += 1
             return Change(event, None, state)
         if command_id is None:
@@ -258,7 +334,10 @@ class Ledger:
             self._unknown[command_id] = None
             if len(self._unknown) > UNKNOWN_MEMORY:
                 self._unknown.popitem(last=False)
+            if offset is not None:
+                self.orphans.setdefault(ticket_id, []).append(offset)
             return None
+        self._touch(ticket_id, ticket, offset)
         if command_id in ticket.commands:
             return None
         ticket.remember(command_id)

@@ -1,4 +1,5 @@
-"""Reading the lifecycle topics to their end: restoring a partition's ledger, history, the state listing.
+"""Reading the lifecycle topics: ranges of a partition, single offsets, the state listing; and the one
+place where each reader handles a record it cannot decode (`undecodable`).
 
 Every lifecycle topic is keyed by ticket id with Kafka's default partitioner, so a ticket's formatted
 record, commands, events and state all live in the partition with the same number, provided the topics
@@ -7,8 +8,10 @@ have the same partition count (checked at start). That is what lets each instanc
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -17,7 +20,10 @@ from kafka.partitioner.default import murmur2
 from franz import contracts
 from franz.exceptions import FranzError
 from franz.runtime.clients import new_reader
+from franz.sachbearbeiter import metrics
 from franz.sachbearbeiter.core import Ledger
+
+log = logging.getLogger(__name__)
 
 
 class LogReadError(FranzError):
@@ -37,16 +43,47 @@ def partition_count(consumer: KafkaConsumer, topic: str) -> int:
     return len(partitions)
 
 
-def read_to_end(
-    consumer: KafkaConsumer, partitions: Sequence[TopicPartition], *, stall_timeout: float = 60.0
+def undecodable(reader: str, record: ConsumerRecord, error: Exception) -> None:
+    """A record this reader cannot decode: counted and logged with its coordinates, then skipped, so one
+    bad record never stalls a reader. The one place per reader to report it further (to `errors`)."""
+    metrics.SKIPPED.labels(reader, record.topic).inc()
+    log.warning(
+        "skipped a record that cannot be decoded",
+        extra={
+            "reader": reader,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "error": str(error),
+        },
+    )
+
+
+def bounds(consumer: KafkaConsumer, tp: TopicPartition) -> tuple[int, int]:
+    """The first offset still in the log and the end offset."""
+    start: int = consumer.beginning_offsets([tp])[tp]
+    end: int = consumer.end_offsets([tp])[tp]
+    return start, end
+
+
+def read_range(
+    consumer: KafkaConsumer,
+    starts: Mapping[TopicPartition, int | None],
+    *,
+    stall_timeout: float = 60.0,
 ) -> Iterator[ConsumerRecord]:
-    """Every record from the beginning to the end offsets as they were when reading began.
+    """Every record from each start offset (None: the beginning) to the end offsets as they were when
+    reading began.
 
     Under `read_committed` the end is the last stable offset, so an open transaction is never waited for.
     """
-    consumer.assign(list(partitions))
+    partitions = list(starts)
+    consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(list(partitions))
+    for tp, offset in starts.items():
+        if offset is not None:
+            consumer.seek(tp, max(offset, consumer.position(tp)))
+    ends = consumer.end_offsets(partitions)
     remaining = {tp for tp in partitions if ends.get(tp, 0) > consumer.position(tp)}
     progress_at = time.monotonic()
     while remaining:
@@ -67,13 +104,51 @@ def read_to_end(
                 remaining.discard(tp)
 
 
+def read_to_end(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> Iterator[ConsumerRecord]:
+    return read_range(consumer, dict.fromkeys(partitions))
+
+
+def read_offsets(
+    consumer: KafkaConsumer, tp: TopicPartition, offsets: Iterable[int], *, timeout: float = 10.0
+) -> Iterator[ConsumerRecord]:
+    """The records at these offsets of one partition, in order: one fetch per run of nearby offsets,
+    never a scan of the partition. An offset no longer in the log (retention) is passed over."""
+    wanted = sorted(set(offsets))
+    if not wanted:
+        return
+    consumer.assign([tp])
+    deadline = time.monotonic() + timeout
+    index = 0
+    while index < len(wanted):
+        consumer.seek(tp, wanted[index])
+        polled = consumer.poll(timeout_ms=500).get(tp, [])
+        if not polled:
+            if time.monotonic() > deadline:
+                raise LogReadError(f"{tp.topic}/{tp.partition} did not answer at offset {wanted[index]}")
+            if consumer.position(tp) > wanted[index]:
+                index += 1  # compacted, deleted, or an aborted transaction's record: not there
+            continue
+        for record in polled:
+            while index < len(wanted) and wanted[index] < record.offset:
+                index += 1  # passed over: no longer in the log
+            if index < len(wanted) and record.offset == wanted[index]:
+                yield record
+                index += 1
+
+
 def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
-    """The ledger of one partition, folded from its events alone; and how many events were read."""
+    """The ledger of one partition, folded from its events alone, in memory (for `--rebuild-state`);
+    and how many events were read."""
     ledger, count = Ledger(), 0
     consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore")
     try:
         for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
-            ledger.apply(contracts.decode_event(record.value))
+            try:
+                event = contracts.decode_event(record.value)
+            except contracts.ContractError as error:
+                undecodable("rebuild", record, error)
+                continue
+            ledger.apply(event, record.offset)
             count += 1
     finally:
         consumer.close()
@@ -81,23 +156,36 @@ def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
 
 
 def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.TicketEvent]:
-    """A ticket's events in order; a duplicate left by a crash (same event id) is shown once."""
+    """A ticket's events in order, by scanning its partition (`franz history --from-log`); a duplicate
+    left by a crash (same event id) is shown once."""
     consumer = new_reader(bootstrap, client_id="franz-history")
     try:
         partition = partition_for(ticket_id, partition_count(consumer, topic))
-        events: dict[str, contracts.TicketEvent] = {}
         key = ticket_id.encode()
-        for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
-            if record.key == key:
-                event = contracts.decode_event(record.value)
-                events.setdefault(event["event_id"], event)
+        records = (
+            record
+            for record in read_to_end(consumer, [TopicPartition(topic, partition)])
+            if record.key == key
+        )
+        return decode_history("history", records)
     finally:
         consumer.close()
+
+
+def decode_history(reader: str, records: Iterable[ConsumerRecord]) -> list[contracts.TicketEvent]:
+    events: dict[str, contracts.TicketEvent] = {}
+    for record in records:
+        try:
+            event = contracts.decode_event(record.value)
+        except contracts.ContractError as error:
+            undecodable(reader, record, error)
+            continue
+        events.setdefault(event["event_id"], event)
     return list(events.values())
 
 
 def current_states(bootstrap: str, topic: str) -> dict[str, contracts.TicketState]:
-    """The compacted state topic read to its end: the latest state of every ticket."""
+    """The compacted state topic read to its end: the latest state of every ticket (`--from-log`)."""
     consumer = new_reader(bootstrap, client_id="franz-tickets")
     try:
         partitions = [TopicPartition(topic, p) for p in range(partition_count(consumer, topic))]
@@ -105,8 +193,33 @@ def current_states(bootstrap: str, topic: str) -> dict[str, contracts.TicketStat
         for record in read_to_end(consumer, partitions):
             if record.value is None:
                 continue
-            state = contracts.decode_state(record.value)
+            try:
+                state = contracts.decode_state(record.value)
+            except contracts.ContractError as error:
+                undecodable("tickets", record, error)
+                continue
             states[state["ticket_id"]] = state
     finally:
         consumer.close()
     return states
+
+
+# The events offset the committed input of a partition is reflected to in `tickets-state`, and the
+# partition count the tickets were placed by: in the consumer group's commit metadata, so a new instance
+# without a store knows where the state topic ends and the event tail begins.
+CHECKPOINT_PREFIX: Final = "franz:"
+
+
+def checkpoint_metadata(*, events: int, partitions: int) -> str:
+    return f"{CHECKPOINT_PREFIX}events={events};partitions={partitions}"
+
+
+def parse_checkpoint(metadata: str | None) -> tuple[int, int] | None:
+    """(events offset, partitions) from commit metadata; None for a commit without one."""
+    if not metadata or not metadata.startswith(CHECKPOINT_PREFIX):
+        return None
+    try:
+        fields = dict(item.split("=", 1) for item in metadata[len(CHECKPOINT_PREFIX) :].split(";"))
+        return int(fields["events"]), int(fields["partitions"])
+    except (KeyError, ValueError):
+        return None

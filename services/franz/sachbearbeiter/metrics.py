@@ -58,8 +58,16 @@ TIME_TO_FIRST_RESPONSE = Histogram(
 )
 RESTORE_SECONDS = Histogram(
     "franz_ticket_restore_seconds",
-    "Seconds to fold one partition's event log into memory after it was assigned.",
+    "Seconds to restore one assigned partition: from the store (its tail only), or without it from the "
+    "state topic and the event tail.",
+    ["source"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+RESTORE_SOURCES = ("store", "state_topic", "event_log")
+SKIPPED = Counter(
+    "franz_ticket_records_skipped_total",
+    "Lifecycle records a reader could not decode and skipped (each logged with topic, partition, offset).",
+    ["reader", "topic"],
 )
 
 
@@ -71,6 +79,11 @@ def initialise(service: str, topics: LifecycleTopics) -> None:
         service,
         outputs={topics.events: ["ok"], topics.state: ["ok"], topics.dlq: loop_metrics.DLQ_OUTCOMES},
     )
+    for source in RESTORE_SOURCES:
+        RESTORE_SECONDS.labels(source)
+    for reader in ("restore", "fold"):
+        for topic in (topics.events, topics.state):
+            SKIPPED.labels(reader, topic)
     for priority in contracts.PRIORITIES:
         TIME_TO_ASSIGN.labels(priority)
         TIME_TO_CLOSE.labels(priority)

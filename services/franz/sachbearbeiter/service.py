@@ -1,5 +1,5 @@
-"""`franz sachbearbeiter`: wiring of settings, the shared loop and the lifecycle stage; and the one-shot
-`--rebuild-state` that republishes every ticket's state from the event log alone."""
+"""`franz sachbearbeiter`: wiring of settings, the store, the shared loop, the lifecycle stage and the read
+API; and the one-shot `--rebuild-state` that republishes every ticket's state from the event log alone."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
 from franz.runtime.wait import stop_event, wait_for_topics
 from franz.sachbearbeiter import eventlog, metrics
+from franz.sachbearbeiter.api import EventReader, TicketsApi
 from franz.sachbearbeiter.metrics import TicketGauge
+from franz.sachbearbeiter.restore import Restorer, committed_checkpoints, state_header
 from franz.sachbearbeiter.settings import Settings
 from franz.sachbearbeiter.stage import SERVICE, LifecycleStage
+from franz.sachbearbeiter.store import PartitionsChanged, TicketStore, partition_growth_message
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +75,18 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.rebuild_state:
         return rebuild_state(settings.bootstrap, settings.topics, partitions)
+    refuse_grown_partitions(settings, partitions)
+    store = TicketStore(settings.store_dir, events_topic=settings.topics.events, partitions=partitions)
     stage = LifecycleStage(
         topics=settings.topics,
         partitions=partitions,
         producer_factory=lambda: new_producer(settings.bootstrap, client_id=f"franz-{SERVICE}"),
-        restore=lambda partition: eventlog.restore(settings.bootstrap, settings.topics.events, partition)[0],
+        restorer=Restorer(
+            bootstrap=settings.bootstrap, topics=settings.topics, group_id=settings.group_id, store=store
+        ),
     )
+    reader = EventReader(settings.bootstrap, settings.topics.events)
+    api = TicketsApi(store=store, served=stage.served, owned=stage.owned, reader=reader)
     REGISTRY.register(TicketGauge(stage.counts))
     loop = KafkaLoop(
         LoopConfig(
@@ -97,9 +106,26 @@ def main(args: argparse.Namespace) -> int:
             "state": settings.topics.state,
             "partitions": partitions,
             "metrics_port": settings.metrics_port,
+            "store": str(settings.store_dir),
         },
     )
-    return run_loop(loop, metrics_port=settings.metrics_port)
+    try:
+        return run_loop(loop, metrics_port=settings.metrics_port, api=api)
+    finally:
+        reader.close()
+        store.close()
+
+
+def refuse_grown_partitions(settings: Settings, partitions: int) -> None:
+    """Stop at start when the group's last commits placed the tickets by another partition count: the
+    lifecycle topics grew, and a ticket's records would be looked for in the wrong partition."""
+    for _, placed_by in committed_checkpoints(
+        settings.bootstrap, settings.group_id, settings.topics, partition=0
+    ):
+        if placed_by != partitions:
+            raise PartitionsChanged(
+                partition_growth_message(settings.topics.events, was=placed_by, now=partitions)
+            )
 
 
 def rebuild_state(bootstrap: str, topics: LifecycleTopics, partitions: int) -> int:
@@ -111,7 +137,12 @@ def rebuild_state(bootstrap: str, topics: LifecycleTopics, partitions: int) -> i
             ledger, read = eventlog.restore(bootstrap, topics.events, partition)
             events += read
             futures = [
-                producer.send(topics.state, key=ticket_id.encode(), value=contracts.encode(ticket.state))
+                producer.send(
+                    topics.state,
+                    key=ticket_id.encode(),
+                    value=contracts.encode(ticket.state),
+                    headers=state_header(ticket),
+                )
                 for ticket_id, ticket in ledger.tickets.items()
             ]
             producer.flush(timeout=60)

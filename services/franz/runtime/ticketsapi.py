@@ -1,0 +1,113 @@
+"""A client of sachbearbeiter's read API (`GET /tickets…` on its metrics port), for the CLI and the bot.
+
+Each sachbearbeiter instance answers for the partitions it owns and says 421 for the others, so the
+client takes every instance's URL (comma-separated) and asks them in turn; with one instance it is one
+request. Every call is bounded by a timeout; an instance that cannot be reached is skipped while another
+answers, and named when none does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+import requests
+
+from franz.contracts import TicketEvent, TicketState
+from franz.exceptions import FranzError
+
+# The URL and environment variable the CLI and the bot find the API by; `franz up` serves it there.
+ENV_VAR: Final = "TICKETS_API_URL"
+LOCAL_URL: Final = "http://127.0.0.1:9104"
+MISDIRECTED: Final = 421
+
+
+class TicketsApiError(FranzError):
+    """The read API could not answer: no instance reachable, or one answered with an error."""
+
+
+def parse_urls(value: str) -> tuple[str, ...]:
+    urls = tuple(url.strip().rstrip("/") for url in value.split(",") if url.strip())
+    if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
+        raise TicketsApiError(f"{ENV_VAR} must be http(s) URLs separated by commas, not {value[:80]!r}")
+    return urls
+
+
+class TicketsApi:
+    def __init__(self, urls: Sequence[str], *, timeout: float = 5.0) -> None:
+        self.urls = tuple(urls)
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        """The ticket's current state; None when it does not exist."""
+        found: TicketState | None = self._owner(f"/tickets/{ticket_id}")
+        return found
+
+    def history(self, ticket_id: str) -> list[TicketEvent] | None:
+        """The ticket's events, oldest first, all pages; None when there are none."""
+        events: list[TicketEvent] = []
+        path: str | None = f"/tickets/{ticket_id}/history"
+        while path is not None:
+            page = self._owner(path)
+            if page is None:
+                return events or None
+            events.extend(page["events"])
+            path = f"/tickets/{ticket_id}/history?cursor={page['next']}" if page["next"] else None
+        return events
+
+    def tickets(self, *, status: str | None = None, page_size: int = 500) -> Iterator[TicketState]:
+        """Every instance's tickets, page by page (one page in memory at a time)."""
+        for url in self.urls:
+            params: dict[str, Any] = {"limit": page_size}
+            if status is not None:
+                params["status"] = status
+            while True:
+                page = self._json(self._get(url, "/tickets", params))
+                yield from page["tickets"]
+                if page["next"] is None:
+                    break
+                params["cursor"] = page["next"]
+
+    def _owner(self, path: str) -> Any:
+        """The answer of the instance that serves this ticket's partition; None for a 404."""
+        unreachable: list[str] = []
+        for url in self.urls:
+            try:
+                response = self._get(url, path, None)
+            except TicketsApiError as error:
+                unreachable.append(str(error))
+                continue
+            if response.status_code == MISDIRECTED:
+                continue
+            if response.status_code == 404:
+                return None
+            return self._json(response)
+        if unreachable:
+            raise TicketsApiError(unreachable[0])
+        raise TicketsApiError(
+            f"none of {', '.join(self.urls)} serves this ticket's partition; list every sachbearbeiter "
+            f"instance in {ENV_VAR} (or --api)"
+        )
+
+    def _get(self, url: str, path: str, params: dict[str, Any] | None) -> requests.Response:
+        try:
+            return self._session.get(url + path, params=params, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise TicketsApiError(
+                f"sachbearbeiter's read API at {url} did not answer ({type(error).__name__}); "
+                f"check {ENV_VAR} (or --api), or read the topics with --from-log"
+            ) from None
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        if response.status_code != 200:
+            try:
+                message = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:200]
+            raise TicketsApiError(f"{response.url} answered {response.status_code}: {message}")
+        return response.json()
+
+    def close(self) -> None:
+        self._session.close()
