@@ -23,6 +23,7 @@ from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.runtime.clients import new_producer
+from franz.runtime.ticketsapi import TicketsApi
 from tests.helpers import ServiceProcess, read_topic
 from tests.integration.test_kummerkasten import answered, deliver, run, user
 from tests.integration.test_sachbearbeiter import create_topics
@@ -41,7 +42,8 @@ def _discord_api_base() -> Iterator[None]:
 
 
 @pytest.fixture
-def topics(bootstrap: str, tmp_path: Path) -> Iterator[LifecycleTopics]:
+def sachbearbeiter(bootstrap: str, tmp_path: Path) -> Iterator[tuple[LifecycleTopics, str]]:
+    """A real sachbearbeiter on fresh topics, and the URL of its read API."""
     suffix = uuid.uuid4().hex[:10]
     names = {role: f"{role}-{suffix}" for role in ("formatted", "commands", "events", "state", "dlq")}
     create_topics(bootstrap, names)
@@ -55,12 +57,23 @@ def topics(bootstrap: str, tmp_path: Path) -> Iterator[LifecycleTopics]:
             "STATE_TOPIC": names["state"],
             "COMMANDS_DLQ_TOPIC": names["dlq"],
             "SACHBEARBEITER_GROUP_ID": f"sach-{suffix}",
+            "SACHBEARBEITER_STORE_DIR": str(tmp_path / "store"),
         },
         log_dir=tmp_path,
     )
     service.start()
-    yield LifecycleTopics(**names)
+    yield LifecycleTopics(**names), f"http://127.0.0.1:{service.metrics_port}"
     service.kill()
+
+
+@pytest.fixture
+def topics(sachbearbeiter: tuple[LifecycleTopics, str]) -> LifecycleTopics:
+    return sachbearbeiter[0]
+
+
+@pytest.fixture
+def tickets_url(sachbearbeiter: tuple[LifecycleTopics, str]) -> str:
+    return sachbearbeiter[1]
 
 
 def submitted_ticket(bootstrap: str, topics: LifecycleTopics) -> str:
@@ -92,7 +105,7 @@ def _status(desk: TicketDesk, ticket_id: str) -> str | None:
 
 @asynccontextmanager
 async def staffed_bot(
-    bootstrap: str, topics: LifecycleTopics, ticket_id: str
+    bootstrap: str, topics: LifecycleTopics, ticket_id: str, tickets_url: str
 ) -> AsyncIterator[tuple[LocalDiscordApi, TicketBot]]:
     api = await LocalDiscordApi().start()
     discord.http.Route.BASE = api.base
@@ -101,10 +114,16 @@ async def staffed_bot(
         bootstrap=bootstrap,
         topics=topics,
         group_id=f"bot-{uuid.uuid4().hex[:8]}",
-        on_closed=lambda event: bot.closed(event),
+        on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
     )
+    tickets = TicketsApi([tickets_url])
     bot = TicketBot(
-        publisher=publisher, cooldown=Cooldown(30), guild_id=None, staff_role_id=STAFF_ROLE, desk=desk
+        publisher=publisher,
+        cooldown=Cooldown(30),
+        guild_id=None,
+        staff_role_id=STAFF_ROLE,
+        desk=desk,
+        tickets=tickets,
     )
     try:
         await bot.login("test-token")
@@ -113,6 +132,7 @@ async def staffed_bot(
     finally:
         await bot.close()
         desk.stop()
+        tickets.close()
         publisher.close()
         await api.stop()
 
@@ -135,12 +155,12 @@ async def ask(api: LocalDiscordApi, bot: TicketBot, data: dict[str, Any], author
 
 
 def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_dm(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str
 ) -> None:
     ticket_id = submitted_ticket(bootstrap, topics)
 
     async def scenario() -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-        async with staffed_bot(bootstrap, topics, ticket_id) as (api, bot):
+        async with staffed_bot(bootstrap, topics, ticket_id, tickets_url) as (api, bot):
             replies = [
                 await ask(api, bot, slash("ticket-assign", ticket=ticket_id.lower()), STAFFER),
                 await ask(
@@ -162,7 +182,11 @@ def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_d
     assert f"**{ticket_id}** is **closed**" in replies[4]
     [(recipient, message)] = dms
     assert recipient == "4242"
-    assert message["content"] == f"✅ Your ticket **{ticket_id}** was closed.\n> fixed"
+    assert message["content"] == (
+        f"✅ Your ticket **{ticket_id}** was closed.\n> fixed\nNot solved? Press Reopen within 7 days."
+    )
+    assert message["attachments"][0]["filename"] == f"{ticket_id}.txt", "the transcript goes with it"
+    assert message["components"][0]["components"][0]["custom_id"] == f"franz:reopen:{ticket_id}"
     assert message["allowed_mentions"] == {"parse": []}
     events = [contracts.decode_event(r.value) for r in read_topic(bootstrap, topics.events, expected=5)]
     assert [e["actor"]["name"] for e in events[1:]] == ["bob"] * 4
@@ -170,12 +194,12 @@ def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_d
 
 
 def test_only_staff_change_tickets_and_only_the_submitter_or_staff_see_them(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str
 ) -> None:
     ticket_id = submitted_ticket(bootstrap, topics)
 
     async def scenario() -> list[str]:
-        async with staffed_bot(bootstrap, topics, ticket_id) as (api, bot):
+        async with staffed_bot(bootstrap, topics, ticket_id, tickets_url) as (api, bot):
             return [
                 await ask(api, bot, slash("ticket-close", ticket=ticket_id), SUBMITTER),
                 await ask(api, bot, slash("ticket-status", ticket=ticket_id), STRANGER),
@@ -201,12 +225,12 @@ def refusals() -> float:
 
 
 def test_a_submitter_who_refuses_dms_is_skipped_and_later_closes_are_still_announced(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str
 ) -> None:
     refused, accepted = submitted_ticket(bootstrap, topics), submitted_ticket(bootstrap, topics)
 
     async def scenario() -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-        async with staffed_bot(bootstrap, topics, accepted) as (api, bot):
+        async with staffed_bot(bootstrap, topics, accepted, tickets_url) as (api, bot):
             api.dms_closed.add("4242")
             before = refusals()
             first = await ask(api, bot, slash("ticket-close", ticket=refused), STAFFER)

@@ -8,20 +8,26 @@ the record. Replies go to the submitter alone.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from franz import contracts
-from franz.contracts import ContractError, TicketEvent
-from franz.kummerkasten import core, metrics
+from franz.contracts import ContractError, TicketCommand, TicketEvent, TicketState
+from franz.kummerkasten import core, metrics, posts
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
+from franz.kummerkasten.staffdesk import StaffDesk
+from franz.kummerkasten.teams import Routing, Team, single_team
 from franz.runtime.exceptions import PublishError
+from franz.runtime.ticketsapi import TicketsApi
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,11 @@ Submit = Callable[[discord.Interaction, str, str | None, str | None], Awaitable[
 Staff = Callable[[discord.Interaction, str, dict[str, Any]], Awaitable[None]]
 # How long a staff member waits for the outcome of a command before being told it is not confirmed yet.
 OUTCOME_TIMEOUT_SECONDS = 8.0
+DESK_EVENT_TIMEOUT_SECONDS = 120.0  # the Discord side of one event; Discord's rate limits may pace it
+QUEUE_VIEWS = ("open", "unassigned", "mine")
+QUEUE_PAGE = 10
+MAX_QUEUE_PAGES = 20
+THREAD_MEMORY = 10_000  # threads whose ticket is known without asking Discord
 
 
 class TicketModal(discord.ui.Modal, title="Open a support ticket"):
@@ -101,6 +112,31 @@ def _add_lifecycle_commands(tree: app_commands.CommandTree[Any], staff: Staff) -
     ) -> None:
         await staff(interaction, "close", {"ticket": ticket, "text": reason})
 
+    @tree.command(name="ticket-reopen", description="Staff: reopen a closed ticket")
+    @app_commands.describe(ticket="The ticket id", reason="Why it is open again")
+    async def ticket_reopen(
+        interaction: discord.Interaction, ticket: str, reason: app_commands.Range[str, 1, 500] | None = None
+    ) -> None:
+        await staff(interaction, "reopen", {"ticket": ticket, "text": reason})
+
+    @tree.command(name="reply", description="Answer in this ticket's thread; recorded with the ticket")
+    @app_commands.describe(text="Your answer (leave it out for a form with room to write)")
+    async def reply(
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, contracts.COMMENT_MAX_CHARS] | None = None,
+    ) -> None:
+        await staff(interaction, "reply", {"text": text})
+
+    @tree.command(name="tickets", description="Staff: your teams' queue (only you see it)")
+    @app_commands.describe(view="Which tickets")
+    @app_commands.choices(view=[app_commands.Choice(name=v.title(), value=v) for v in QUEUE_VIEWS])
+    async def tickets(interaction: discord.Interaction, view: app_commands.Choice[str] | None = None) -> None:
+        await staff(interaction, "queue", {"view": view.value if view else "open"})
+
+    @tree.command(name="my-tickets", description="Your tickets and where they stand (only you see it)")
+    async def my_tickets(interaction: discord.Interaction) -> None:
+        await staff(interaction, "queue", {"view": "submitted"})
+
     @tree.command(name="ticket-comment", description="Staff: add a comment to a ticket's audit trail")
     @app_commands.describe(ticket="The ticket id", text="The comment")
     async def ticket_comment(
@@ -127,6 +163,41 @@ def command_payloads() -> list[dict[str, Any]]:
     return [command.to_dict(tree) for command in tree.get_commands()]
 
 
+class ReasonModal(discord.ui.Modal):
+    """Close (or reopen) from a button: the reason the submitter will read, in a form."""
+
+    reason: discord.ui.TextInput[ReasonModal] = discord.ui.TextInput(
+        label="Reason (the submitter reads it)",
+        style=discord.TextStyle.paragraph,
+        max_length=500,
+        required=False,
+    )
+
+    def __init__(
+        self, title: str, done: Callable[[discord.Interaction, str | None], Awaitable[None]]
+    ) -> None:
+        super().__init__(title=title, timeout=600)
+        self._done = done
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._done(interaction, self.reason.value or None)
+
+
+class ReplyModal(discord.ui.Modal, title="Reply in this ticket"):
+    """`/reply` without text: room to write a long answer."""
+
+    text: discord.ui.TextInput[ReplyModal] = discord.ui.TextInput(
+        label="Your answer", style=discord.TextStyle.paragraph, max_length=contracts.COMMENT_MAX_CHARS
+    )
+
+    def __init__(self, done: Callable[[discord.Interaction, str], Awaitable[None]]) -> None:
+        super().__init__(timeout=900)
+        self._done = done
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._done(interaction, self.text.value)
+
+
 class TicketBot(discord.Client):
     def __init__(
         self,
@@ -138,23 +209,52 @@ class TicketBot(discord.Client):
         clock: Callable[[], float] = time.monotonic,
         staff_role_id: int | None = None,
         desk: TicketDesk | None = None,
+        routing: Routing | None = None,
+        tickets: TicketsApi | None = None,
+        reopen_days: int = 7,
+        message_content: bool = False,
     ) -> None:
-        # Default intents: slash commands and modals need no privileged intent.
-        super().__init__(intents=discord.Intents.default())
+        # Slash commands and modals need no privileged intent; recording thread messages needs Message
+        # Content.
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(intents=intents)
         self.publisher = publisher
         self.cooldown = cooldown
         self.guild_id = guild_id
         self.force_sync = force_sync
         self.clock = clock
-        self.staff_role_id = staff_role_id
+        self.routing = routing or single_team(staff_role_id)
         self.desk = desk  # the lifecycle commands need it; without it they answer staff-only
+        self.staff_desk = (
+            StaffDesk(
+                self,
+                routing=self.routing,
+                tickets=tickets,
+                publish=self._publish_link,
+                reopen_days=reopen_days,
+            )
+            if tickets is not None and desk is not None
+            else None
+        )
         self.tree = build_tree(self, self.submit, self.lifecycle_command)
+        self._thread_tickets: OrderedDict[int, tuple[str, str] | None] = (
+            OrderedDict()
+        )  # thread → ticket, visibility
 
     async def setup_hook(self) -> None:
         await self.register_commands()
         await self.publisher.connect()
         if self.desk is not None:
             self.desk.start()
+
+    async def on_ready(self) -> None:
+        """The declared channels are checked once connected: each missing permission is one log line."""
+        if self.staff_desk is None:
+            return
+        for line in await self.staff_desk.missing_permissions():
+            metrics.MISSING_PERMISSIONS.inc()
+            log.error(line)
 
     async def register_commands(self) -> None:
         """Register to the guild when DISCORD_GUILD_ID is set (instant), else globally; and only when the
@@ -226,12 +326,16 @@ class TicketBot(discord.Client):
         )
         await interaction.followup.send(core.confirmation(published.ticket_id, intake), ephemeral=True)
 
+    def teams_of(self, user: discord.User | discord.Member) -> list[Team]:
+        """The teams whose staff role the member holds. The interaction's member payload carries the
+        member's role ids; they are compared directly, because the guild's role cache may not be filled
+        (e.g. before the guild arrived on the gateway)."""
+        if self.routing is None or not isinstance(user, discord.Member):
+            return []
+        return self.routing.teams_of(user._roles)
+
     def is_staff(self, user: discord.User | discord.Member) -> bool:
-        """The interaction's member payload carries the member's role ids; they are compared directly,
-        because the guild's role cache may not be filled (e.g. before the guild arrived on the gateway)."""
-        if self.staff_role_id is None or not isinstance(user, discord.Member):
-            return False
-        return bool(user._roles.has(self.staff_role_id))
+        return bool(self.teams_of(user))
 
     async def lifecycle_command(
         self, interaction: discord.Interaction, command: str, options: dict[str, Any]
@@ -239,6 +343,12 @@ class TicketBot(discord.Client):
         """`/ticket-status` for the submitter or staff; assign, close, comment for staff, with the outcome."""
         desk = self.desk
         staff = self.is_staff(interaction.user)
+        if command == "reply":
+            await self.reply(interaction, options.get("text"))
+            return
+        if command == "queue":
+            await self.queue(interaction, options["view"], page=0)
+            return
         if desk is None or (command != "status" and not staff):
             metrics.STAFF_COMMANDS.labels(command, "forbidden").inc()
             await interaction.response.send_message(core.staff_only(f"ticket-{command}"), ephemeral=True)
@@ -260,11 +370,22 @@ class TicketBot(discord.Client):
             )
             await interaction.response.send_message(reply, ephemeral=True)
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         fields: dict[str, Any] = {"text": options.get("text")}
         if command == "assign":
             assignee = options.get("to") or interaction.user
             fields = {"assignee": {"id": f"discord:{assignee.id}", "name": assignee.name}}
+        await self.send_command(interaction, command, ticket_id, fields)
+
+    async def send_command(
+        self, interaction: discord.Interaction, command: str, ticket_id: str, fields: dict[str, Any]
+    ) -> None:
+        """Publish a lifecycle command for this interaction and tell its author the outcome, privately."""
+        desk = self.desk
+        if desk is None:
+            await interaction.response.send_message(core.staff_only(f"ticket-{command}"), ephemeral=True)
+            return
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         ticket_command = contracts.new_command(
             command=command,  # type: ignore[arg-type]
             ticket_id=ticket_id,
@@ -293,29 +414,225 @@ class TicketBot(discord.Client):
         metrics.STAFF_COMMANDS.labels(command, "rejected" if rejected else "applied").inc()
         await interaction.followup.send(core.command_outcome(event), ephemeral=True)
 
-    def closed(self, event: TicketEvent) -> None:
-        """Called from the desk's thread for every close: tell the submitter, then let the offset commit."""
-        asyncio.run_coroutine_threadsafe(self.tell_submitter(event), self.loop).result(timeout=60)
+    def desk_event(self, event: TicketEvent, maybe_done: bool) -> None:
+        """Called from the desk's thread for every lifecycle event: the Discord side of it, then the offset
+        commits. Without a staff desk, a close is still told to the submitter."""
+        if self.staff_desk is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            self.staff_desk.apply(event, maybe_done=maybe_done), self.loop
+        )
+        future.result(timeout=DESK_EVENT_TIMEOUT_SECONDS)
 
-    async def tell_submitter(self, event: TicketEvent) -> None:
-        """A direct message where Discord allows it: people can refuse DMs from server members (403, code
-        50007), which is an answer, not a failure to retry."""
-        submitter = event["payload"].get("submitter_id")
-        if not submitter or not str(submitter).isdigit():
-            metrics.CLOSE_NOTICES.labels("no_submitter").inc()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The desk's buttons (slash commands and modals are dispatched by discord.py itself)."""
+        if interaction.type is not discord.InteractionType.component or interaction.data is None:
             return
+        custom_id = str(interaction.data.get("custom_id", ""))
+        if (page := posts.parse_page_id(custom_id)) is not None:
+            await self.queue(interaction, page[0], page=page[1])
+            return
+        parsed = posts.parse_custom_id(custom_id)
+        if parsed is None or self.desk is None:
+            return
+        action, ticket_id = parsed
+        staff = self.is_staff(interaction.user)
+        if action == "reopen" and not staff:
+            state = await self._ticket(ticket_id)
+            submitter = state is not None and state["submitter_id"] == str(interaction.user.id)
+            if not submitter or self.staff_desk is None or not self.staff_desk.may_reopen(state, _now()):  # type: ignore[arg-type]
+                await interaction.response.send_message(core.reopen_refused(ticket_id), ephemeral=True)
+                return
+        elif not staff:
+            metrics.STAFF_COMMANDS.labels(action, "forbidden").inc()
+            await interaction.response.send_message(core.staff_only(action), ephemeral=True)
+            return
+        if action == "claim":
+            me = {"id": f"discord:{interaction.user.id}", "name": interaction.user.name}
+            await self.send_command(interaction, "assign", ticket_id, {"assignee": me})
+        elif action == "unclaim":
+            await self.send_command(interaction, "unassign", ticket_id, {})
+        else:
+
+            async def with_reason(submitted: discord.Interaction, reason: str | None) -> None:
+                await self.send_command(submitted, action, ticket_id, {"text": reason})
+
+            verb = "Close" if action == "close" else "Reopen"
+            await interaction.response.send_modal(ReasonModal(f"{verb} {ticket_id}", with_reason))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Every message in a ticket's thread is a comment on the ticket (public in the private thread with
+        the submitter, internal in the staff thread on the desk post), once: its id is the command id."""
+        if message.author.bot or not isinstance(message.channel, discord.Thread) or self.desk is None:
+            return
+        if not message.content and not message.attachments:
+            return  # without the Message Content intent Discord sends no text: /reply is the way then
+        found = await self._ticket_of_thread(message.channel)
+        if found is None:
+            return
+        ticket_id, visibility = found
+        fields: dict[str, Any] = {
+            "text": message.content[: contracts.COMMENT_MAX_CHARS],
+            "visibility": visibility,
+        }
+        if message.attachments:
+            fields["attachments"] = [{"name": a.filename, "url": a.url} for a in message.attachments[:10]]
+        command = contracts.new_command(
+            command="comment",
+            ticket_id=ticket_id,
+            command_id=f"discord:message:{message.id}",
+            actor={"id": f"discord:{message.author.id}", "name": message.author.name},
+            **fields,
+        )
         try:
-            channel = await self.create_dm(discord.Object(id=int(submitter)))
-            await channel.send(core.closed_notice(event), allowed_mentions=discord.AllowedMentions.none())
-        except discord.Forbidden:
-            metrics.CLOSE_NOTICES.labels("dms_closed").inc()
-            log.info("submitter does not accept direct messages", extra={"ticket_id": event["ticket_id"]})
+            await self.publisher.publish_command(command, topic=self.desk.topics.commands)
+        except PublishError as error:
+            metrics.DESK_FAILURES.labels("record a thread message").inc()
+            log.warning("thread message not recorded", extra={"ticket_id": ticket_id, "error": str(error)})
             return
-        except discord.HTTPException as error:
-            metrics.CLOSE_NOTICES.labels("failed").inc()
-            log.warning(
-                "telling the submitter failed",
-                extra={"ticket_id": event["ticket_id"], "status": error.status},
+        metrics.DESK_COMMENTS.labels(visibility).inc()
+
+    async def reply(self, interaction: discord.Interaction, text: str | None) -> None:
+        """`/reply` in a ticket's thread: the answer shows in the thread and is recorded as a comment."""
+        channel = interaction.channel
+        found = await self._ticket_of_thread(channel) if isinstance(channel, discord.Thread) else None
+        if found is None or self.desk is None:
+            await interaction.response.send_message(core.reply_outside_thread(), ephemeral=True)
+            return
+        ticket_id, visibility = found
+        if text is None:
+            await interaction.response.send_modal(
+                ReplyModal(lambda i, t: self._record_reply(i, ticket_id, visibility, t))
             )
             return
-        metrics.CLOSE_NOTICES.labels("sent").inc()
+        await self._record_reply(interaction, ticket_id, visibility, text)
+
+    async def _record_reply(
+        self, interaction: discord.Interaction, ticket_id: str, visibility: str, text: str
+    ) -> None:
+        await interaction.response.send_message(
+            core.reply_shown(interaction.user.name, text), allowed_mentions=discord.AllowedMentions.none()
+        )
+        command = contracts.new_command(
+            command="comment",
+            ticket_id=ticket_id,
+            command_id=f"discord:{interaction.id}",
+            actor={"id": f"discord:{interaction.user.id}", "name": interaction.user.name},
+            text=text,
+            visibility=visibility,
+        )
+        try:
+            await self.publisher.publish_command(command, topic=self.desk.topics.commands)  # type: ignore[union-attr]
+        except PublishError:
+            await interaction.followup.send(core.failure(), ephemeral=True)
+            return
+        metrics.DESK_COMMENTS.labels(visibility).inc()
+
+    async def queue(self, interaction: discord.Interaction, view: str, *, page: int) -> None:
+        """`/tickets` for staff (their teams' open, unassigned or own tickets) and `/my-tickets` for
+        submitters, a page at a time with a button to the next, visible to the asker alone."""
+        tickets = self.staff_desk.tickets if self.staff_desk is not None else None
+        staff_teams = self.teams_of(interaction.user)
+        if tickets is None or (view != "submitted" and not staff_teams):
+            await interaction.response.send_message(core.staff_only("tickets"), ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        query = queue_filters(view, interaction.user.id, staff_teams, self.routing)
+        found = await asyncio.to_thread(queue_page, tickets, query, page)
+        text, more = core.queue_text(view, found, page=page, page_size=QUEUE_PAGE)
+        layout_view = discord.ui.View(timeout=None)
+        if more:
+            layout_view.add_item(discord.ui.Button(label="Next", custom_id=posts.page_id(view, page + 1)))
+        layout_view.stop()
+        await interaction.followup.send(text, view=layout_view, ephemeral=True)
+
+    async def _ticket(self, ticket_id: str) -> TicketState | None:
+        if self.staff_desk is None:
+            return None
+        return await asyncio.to_thread(self.staff_desk.tickets.ticket, ticket_id)
+
+    async def _ticket_of_thread(self, thread: discord.Thread) -> tuple[str, str] | None:
+        """The ticket a thread belongs to, and what its messages are: `public` in a ticket's private
+        thread (named after the ticket, in a team's thread channel), `internal` in a thread staff opened
+        on a desk post (its id is the post's)."""
+        if thread.id in self._thread_tickets:
+            return self._thread_tickets[thread.id]
+        found: tuple[str, str] | None = None
+        routing = self.routing
+        if routing is not None:
+            threads_in = {team.threads_in for team in routing.teams}
+            desks = {team.desk_channel_id for team in routing.teams}
+            ticket_id = posts.ticket_in_name(thread.name)
+            if (
+                thread.parent_id in threads_in
+                and ticket_id is not None
+                and thread.type is discord.ChannelType.private_thread
+            ):
+                found = (ticket_id, "public")
+            elif thread.parent_id in desks and isinstance(thread.parent, discord.TextChannel):
+                try:
+                    starter = await thread.parent.fetch_message(thread.id)
+                except discord.HTTPException:
+                    starter = None
+                if starter is not None and self.user is not None and starter.author.id == self.user.id:
+                    titled = [posts.ticket_in_title(embed.title or "") for embed in starter.embeds]
+                    found = next(((t, "internal") for t in titled if t is not None), None)
+        self._thread_tickets[thread.id] = found
+        while len(self._thread_tickets) > THREAD_MEMORY:
+            self._thread_tickets.popitem(last=False)
+        return found
+
+    async def _publish_link(self, command: TicketCommand) -> None:
+        if self.desk is None:
+            raise RuntimeError("the staff desk publishes its links through the lifecycle topics")
+        await self.publisher.publish_command(command, topic=self.desk.topics.commands)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueQuery:
+    statuses: tuple[str | None, ...]
+    filters: dict[str, str | None]
+
+
+def queue_filters(view: str, user_id: int, teams: list[Team], routing: Routing | None) -> QueueQuery:
+    """The statuses to list, in order, and the read API's filters for a queue view: a submitter's own
+    tickets, or the staffer's teams'."""
+    if view == "submitted":
+        return QueueQuery(statuses=(None,), filters={"submitter": str(user_id)})
+    category = ",".join(sorted(team_categories(teams, routing)))
+    if view == "mine":
+        return QueueQuery(
+            statuses=("assigned",), filters={"category": category, "assignee": f"discord:{user_id}"}
+        )
+    if view == "unassigned":
+        return QueueQuery(statuses=("open",), filters={"category": category})
+    return QueueQuery(statuses=("open", "assigned"), filters={"category": category})
+
+
+def team_categories(teams: list[Team], routing: Routing | None) -> set[str]:
+    """The categories a staffer's teams take: their own, and for the default team every category no
+    other team takes."""
+    taken = {c for team in (routing.teams if routing else ()) for c in team.categories}
+    chosen: set[str] = set()
+    for team in teams:
+        chosen |= team.categories
+        if team.default:
+            chosen |= set(contracts.CATEGORIES) - taken
+    return chosen
+
+
+def queue_page(tickets: TicketsApi, query: QueueQuery, page: int) -> list[TicketState]:
+    """One page of a queue, and one ticket more if there is a next page (the listing pages through
+    every instance; a later page is counted from the start, bounded by MAX_QUEUE_PAGES)."""
+    wanted = min(page, MAX_QUEUE_PAGES) * QUEUE_PAGE
+    found: list[TicketState] = []
+    for status in query.statuses:
+        for state in tickets.tickets(status=status, page_size=QUEUE_PAGE * 5, **query.filters):
+            found.append(state)
+            if len(found) > wanted + QUEUE_PAGE:
+                return found[wanted:]
+    return found[wanted:]

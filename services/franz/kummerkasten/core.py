@@ -121,6 +121,35 @@ def command_unconfirmed(ticket_id: str) -> str:
     )
 
 
-def closed_notice(event: TicketEvent) -> str:
-    reason = event["payload"].get("reason")
-    return f"✅ Your ticket **{event['ticket_id']}** was closed." + (f"\n> {reason}" if reason else "")
+def reopen_refused(ticket_id: str) -> str:
+    return f"🔒 {ticket_id} can no longer be reopened here; please open a new ticket with /ticket."
+
+
+def reply_outside_thread() -> str:
+    return "💬 /reply works inside a ticket's thread."
+
+
+def reply_shown(author: str, text: str) -> str:
+    return f"**{author}**: {text}"
+
+
+def queue_text(view: str, states: list[TicketState], *, page: int, page_size: int) -> tuple[str, bool]:
+    """A page of a queue, one line per ticket, and whether there is a next page (`states` holds one more
+    than a page when there is)."""
+    shown, more = states[:page_size], len(states) > page_size
+    title = {
+        "open": "Open tickets of your teams",
+        "unassigned": "Unassigned tickets of your teams",
+        "mine": "Tickets assigned to you",
+        "submitted": "Your tickets",
+    }[view]
+    if not shown:
+        return f"📭 {title}: none" + (" on this page" if page else "") + ".", False
+    lines = [f"📋 {title} (page {page + 1})"]
+    for state in shown:
+        assignee = state["assignee"]["name"] if state["assignee"] else "unassigned"
+        lines.append(
+            f"• **{state['ticket_id']}** {state['status']}, {state['priority']}, {state['category']}, "
+            f"{assignee}: {summary(state['body'], 60)}"
+        )
+    return "\n".join(lines), more

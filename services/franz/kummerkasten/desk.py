@@ -2,9 +2,10 @@
 
 - the current state of every ticket, from the compacted state topic (for `/ticket-status`);
 - the event log, in the bot's own consumer group: the outcome of each command the bot sent (so staff read
-  "done" or the refusal's reason, not just "sent"), and every `TicketClosed` to tell the submitter about.
-  Offsets are committed after the submitter was told (or Discord refused), so a restart does not skip a
-  close; a group without offsets starts at the end, so the first start does not announce old closes.
+  "done" or the refusal's reason, not just "sent"), and every event for the staff desk to show in Discord.
+  Offsets are committed after the desk acted (or Discord refused), so a restart does not skip an event;
+  the events of the first poll after a start may have been acted on before, and are marked so; a group
+  without offsets starts at the end, so the first start does not announce old tickets.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
 
-# Closes already announced; a duplicate event (after a crash upstream) must not DM the submitter twice.
+# Events already acted on; a duplicate event (after a crash upstream) must not act twice.
 ANNOUNCED_MEMORY = 10_000
-BODY_CHARS = 200  # the view keeps a summary, not whole ticket bodies, for every ticket
+BODY_CHARS = 200
+DESK_BATCH = 50  # the view keeps a summary, not whole ticket bodies, for every ticket
 
 
 class TicketDesk:
@@ -37,12 +39,12 @@ class TicketDesk:
         bootstrap: str,
         topics: LifecycleTopics,
         group_id: str,
-        on_closed: Callable[[TicketEvent], None],
+        on_event: Callable[[TicketEvent, bool], None],
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
         self.group_id = group_id
-        self.on_closed = on_closed
+        self.on_event = on_event  # (event, maybe acted on before this start)
         self._states: dict[str, TicketState] = {}
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[TicketEvent]]] = {}
         self._announced: OrderedDict[str, None] = OrderedDict()
@@ -129,24 +131,31 @@ class TicketDesk:
             group_id=self.group_id,
             auto_offset_reset="latest",
             isolation_level="read_committed",
+            # Discord paces the desk (a channel takes about a message a second): small batches, so one
+            # is acted on well within the poll interval, and a restart has little to look up again.
+            max_poll_records=DESK_BATCH,
+            max_poll_interval_ms=600_000,
         )
         try:
             consumer.subscribe([self.topics.events])
             backoff.reset()
+            committed_once: set[int] = set()  # partitions whose first batch since this start is done
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
                 if consumer.assignment():
                     self._listening.set()
-                for records in polled.values():
+                for partition, records in polled.items():
+                    maybe_done = partition.partition not in committed_once
                     for record in records:
-                        self._handle(contracts.decode_event(record.value))
+                        self._handle(contracts.decode_event(record.value), maybe_done=maybe_done)
                 if polled:
                     consumer.commit()
+                    committed_once |= {partition.partition for partition in polled}
         finally:
             self._listening.clear()
             consumer.close(autocommit=False)
 
-    def _handle(self, event: TicketEvent) -> None:
+    def _handle(self, event: TicketEvent, *, maybe_done: bool) -> None:
         command_id = event["command_id"]
         if command_id is not None:
             with self._lock:
@@ -154,8 +163,8 @@ class TicketDesk:
             if waiter is not None:
                 loop, future = waiter
                 loop.call_soon_threadsafe(_resolve, future, event)
-        if event["type"] == "TicketClosed" and event["event_id"] not in self._announced:
-            self.on_closed(event)
+        if event["event_id"] not in self._announced:
+            self.on_event(event, maybe_done)
             self._announced[event["event_id"]] = None
             if len(self._announced) > ANNOUNCED_MEMORY:
                 self._announced.popitem(last=False)

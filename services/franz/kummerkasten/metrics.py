@@ -1,4 +1,4 @@
-"""kummerkasten's metrics. Labels are bounded: the failure reason."""
+"""kummerkasten's metrics. Labels are bounded: the failure reason, the command, the desk's side effect."""
 
 from prometheus_client import Counter, Histogram
 
@@ -23,8 +23,22 @@ CLOSE_NOTICES = Counter(
     ["outcome"],
 )
 
+DESK_POSTS = Counter("franz_desk_posts_total", "Desk posts created for new tickets.")
+DESK_THREADS = Counter("franz_desk_threads_total", "Private ticket threads opened.")
+DESK_COMMENTS = Counter(
+    "franz_desk_comments_total",
+    "Messages in ticket threads recorded as comments, by visibility.",
+    ["visibility"],
+)
+DESK_FAILURES = Counter(
+    "franz_desk_failures_total", "Desk side effects Discord refused, by what the desk tried.", ["action"]
+)
+MISSING_PERMISSIONS = Counter(
+    "franz_desk_missing_permissions_total", "Permissions the bot lacks in a declared channel, found at start."
+)
+
 # The bot's staff commands and what each can end in; the failure reasons and close-notice outcomes.
-STAFF_COMMAND_NAMES = ("status", "assign", "close", "comment")
+STAFF_COMMAND_NAMES = ("status", "assign", "unassign", "close", "reopen", "comment")
 STAFF_OUTCOMES = ("applied", "rejected", "unconfirmed", "forbidden", "failed")
 FAILURE_REASONS = ("invalid", "kafka")
 CLOSE_NOTICE_OUTCOMES = ("sent", "dms_closed", "no_submitter", "failed")
@@ -40,3 +54,5 @@ def initialise() -> None:
             STAFF_COMMANDS.labels(command, outcome)
     for outcome in CLOSE_NOTICE_OUTCOMES:
         CLOSE_NOTICES.labels(outcome)
+    for visibility in ("public", "internal"):
+        DESK_COMMENTS.labels(visibility)

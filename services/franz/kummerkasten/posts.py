@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from franz.contracts import TicketEvent, TicketState
+from franz.contracts import ContractError, TicketEvent, TicketState, parse_ticket_id
 from franz.runtime.text import summary
 
 CUSTOM_ID_PREFIX = "franz"
@@ -37,6 +37,33 @@ class Post:
     embed: dict[str, object]
     buttons: tuple[Button, ...]
     ping_role_id: int | None  # the one mention this post may make
+
+
+def page_id(view: str, page: int) -> str:
+    """The custom id of a queue's Next button."""
+    return f"{CUSTOM_ID_PREFIX}:page:{view}:{page}"
+
+
+def parse_page_id(value: str) -> tuple[str, int] | None:
+    parts = value.split(":")
+    if len(parts) != 4 or parts[:2] != [CUSTOM_ID_PREFIX, "page"] or not parts[3].isdigit():
+        return None
+    return parts[2], int(parts[3])
+
+
+def ticket_in_name(name: str) -> str | None:
+    """The ticket a thread is named after (its name starts with the ticket id)."""
+    first = name.split(" ", 1)[0]
+    try:
+        return parse_ticket_id(first)
+    except ContractError:
+        return None
+
+
+def ticket_in_title(title: str) -> str | None:
+    """The ticket of a desk post, from its embed's title."""
+    prefix = desk_post_title("")
+    return ticket_in_name(title[len(prefix) :]) if title.startswith(prefix) else None
 
 
 def custom_id(action: Action, ticket_id: str) -> str:
@@ -64,7 +91,7 @@ def desk_post(state: TicketState, *, staff_role_id: int | None) -> Post:
         {"name": "Assignee", "value": assignee["name"] if assignee else "nobody yet", "inline": True},
     ]
     embed: dict[str, object] = {
-        "title": f"🎫 {state['ticket_id']}",
+        "title": desk_post_title(state["ticket_id"]),
         "description": summary(state["body"], SUMMARY_CHARS),
         "color": CLOSED_COLOUR
         if closed
@@ -92,6 +119,11 @@ def desk_post(state: TicketState, *, staff_role_id: int | None) -> Post:
     )
 
 
+def desk_post_title(ticket_id: str) -> str:
+    """The desk post's title, by which the bot finds a post it made before a crash."""
+    return f"🎫 {ticket_id}"
+
+
 def thread_name(state: TicketState) -> str:
     """A thread's name (Discord allows 1 to 100 characters)."""
     return summary(f"{state['ticket_id']} {state['body']}", 100)
@@ -106,6 +138,29 @@ def thread_opening(state: TicketState) -> str:
         "answer here; everything written here is kept with the ticket.\n"
         f"> {summary(state['body'], 1500)}"
     )
+
+
+def closed_line(event: TicketEvent) -> str:
+    reason = event["payload"].get("reason")
+    return f"🔒 Closed by {event['actor']['name']}" + (f": {reason}" if reason else ".")
+
+
+def reopened_line(event: TicketEvent) -> str:
+    return f"🔓 Reopened by {event['actor']['name']}."
+
+
+def closed_notice(event: TicketEvent, *, reopen_days: int = 0) -> str:
+    """The submitter's direct message on close; its transcript goes with it as a file."""
+    reason = event["payload"].get("reason")
+    notice = f"✅ Your ticket **{event['ticket_id']}** was closed." + (f"\n> {reason}" if reason else "")
+    if reopen_days > 0:
+        notice += f"\nNot solved? Press Reopen within {reopen_days} days."
+    return notice
+
+
+def transcript_caption(state: TicketState) -> str:
+    what = f"{state['ticket_id']} ({state['category']}, {state['priority']})"
+    return f"📄 Transcript of {what}, closed {state['closed_at']}"
 
 
 def transcript(events: Iterable[TicketEvent], *, for_staff: bool) -> str:

@@ -21,6 +21,7 @@ from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.settings import Settings
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
+from franz.runtime.ticketsapi import TicketsApi
 
 log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
@@ -50,15 +51,19 @@ def main(args: argparse.Namespace) -> int:
         bootstrap=settings.bootstrap,
         topics=settings.lifecycle_topics,
         group_id=settings.notify_group,
-        on_closed=lambda event: bot.closed(event),
+        on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
     )
+    tickets = TicketsApi(settings.tickets_api)
     bot = TicketBot(
         publisher=publisher,
         cooldown=core.Cooldown(settings.cooldown_seconds),
         guild_id=settings.guild_id,
         force_sync=args.sync,
-        staff_role_id=settings.staff_role_id,
         desk=desk,
+        routing=settings.routing,
+        tickets=tickets,
+        reopen_days=settings.reopen_days,
+        message_content=settings.message_content,
     )
     health = HealthServer(
         port=settings.metrics_port, ready=lambda: bot.is_ready() and not bot.is_closed() and publisher.ready()
@@ -68,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
         asyncio.run(_run(bot, settings))
     finally:
         desk.stop()
+        tickets.close()
         publisher.close()  # flushes: nothing acknowledged to a submitter is left in a buffer
         health.stop()
     return 0

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
+from franz.kummerkasten.teams import Routing, parse_teams, single_team
+from franz.runtime import ticketsapi
 from franz.runtime.secrets import Secret
 from franz.runtime.settings import Environment
 
@@ -31,10 +33,16 @@ class Settings:
     lifecycle_topics: LifecycleTopics
     notify_group: str
     api_base: str  # Discord's HTTP API; the gateway URL is asked from it, so an emulator serves both
+    routing: Routing | None  # DISCORD_TEAMS, else STAFF_ROLE_ID as one team without a desk
+    reopen_days: int
+    message_content: bool  # ask for the privileged Message Content intent
+    tickets_api: tuple[str, ...]  # sachbearbeiter's read API, every instance
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = Environment(environ)
+        staff_role_id = _snowflake(env, "STAFF_ROLE_ID")
+        teams = env.optional("DISCORD_TEAMS")
         return cls(
             token=Secret(env.text("DISCORD_TOKEN")),
             client_id=_snowflake(env, "DISCORD_CLIENT_ID"),
@@ -45,10 +53,14 @@ class Settings:
             log_level=env.log_level(),
             log_format=env.log_format(),
             cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),
-            staff_role_id=_snowflake(env, "STAFF_ROLE_ID"),
+            staff_role_id=staff_role_id,
             lifecycle_topics=env.lifecycle_topics(),
             notify_group=env.text("KUMMERKASTEN_GROUP_ID", "kummerkasten"),
             api_base=_api_base(env),
+            routing=parse_teams(teams) if teams else single_team(staff_role_id),
+            reopen_days=env.integer("REOPEN_DAYS", 7, maximum=365),
+            message_content=env.flag("DISCORD_MESSAGE_CONTENT"),
+            tickets_api=_tickets_api(env),
         )
 
 
@@ -59,6 +71,13 @@ def _snowflake(env: Environment, name: str) -> int | None:
     if not value.isdigit():
         raise ConfigError(f"{name} must be a Discord id (digits only), got {value!r}")
     return int(value)
+
+
+def _tickets_api(env: Environment) -> tuple[str, ...]:
+    try:
+        return ticketsapi.parse_urls(env.text(ticketsapi.ENV_VAR, ticketsapi.LOCAL_URL))
+    except ticketsapi.TicketsApiError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _api_base(env: Environment) -> str:

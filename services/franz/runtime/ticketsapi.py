@@ -56,12 +56,16 @@ class TicketsApi:
             path = f"/tickets/{ticket_id}/history?cursor={page['next']}" if page["next"] else None
         return events
 
-    def tickets(self, *, status: str | None = None, page_size: int = 500) -> Iterator[TicketState]:
-        """Every instance's tickets, page by page (one page in memory at a time)."""
+    def tickets(
+        self, *, status: str | None = None, page_size: int = 500, **filters: str | None
+    ) -> Iterator[TicketState]:
+        """Every instance's tickets, page by page (one page in memory at a time); `filters` are the
+        API's (`category`, `submitter`, `assignee`)."""
         for url in self.urls:
             params: dict[str, Any] = {"limit": page_size}
             if status is not None:
                 params["status"] = status
+            params |= {name: value for name, value in filters.items() if value is not None}
             while True:
                 page = self._json(self._get(url, "/tickets", params))
                 yield from page["tickets"]

@@ -2,7 +2,9 @@
 
     GET /tickets/ID            the ticket's current state
     GET /tickets/ID/history    its events, oldest first (`?cursor=` pages through a long one)
-    GET /tickets?status=&category=&limit=&cursor=    states in store order, a page at a time
+    GET /tickets?status=&category=&submitter=&assignee=&limit=&cursor=    states in store order, a page
+        at a time (`category` may list several, comma-separated; `submitter` is a Discord user id,
+        `assignee` an actor id such as discord:<user id>)
 
 Read-only and bounded: a page holds at most `MAX_LIMIT` tickets and reads at most `SCAN_BUDGET` of them
 (a page may come back short with a cursor to continue), a history page at most `HISTORY_PAGE` events.
@@ -132,16 +134,27 @@ class TicketsApi:
         }
 
     def _listing(self, query: Mapping[str, list[str]]) -> JsonReply:
-        status, category = _first(query, "status"), _first(query, "category")
+        status, submitter, assignee = (
+            _first(query, "status"),
+            _first(query, "submitter"),
+            _first(query, "assignee"),
+        )
         if status is not None and status not in contracts.STATUSES:
             raise ValueError(f"status must be one of {', '.join(contracts.STATUSES)}, not {status[:20]!r}")
+        categories = {c for c in (_first(query, "category") or "").split(",") if c} or None
         limit = _number(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         cursor = _first(query, "cursor")
         after = _decode_cursor(cursor) if cursor else None
 
         def match(state: TicketState) -> bool:
-            return (status is None or state["status"] == status) and (
-                category is None or state["category"] == category
+            return (
+                (status is None or state["status"] == status)
+                and (categories is None or state["category"] in categories)
+                and (submitter is None or state["submitter_id"] == submitter)
+                and (
+                    assignee is None
+                    or (state["assignee"] is not None and state["assignee"]["id"] == assignee)
+                )
             )
 
         served = self.served()
