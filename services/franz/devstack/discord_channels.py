@@ -55,7 +55,7 @@ class Channels:
     # -- the world as a test sets it up --------------------------------------------------------------
 
     def add_guild(self, guild_id: int | str) -> Guild:
-        guild = Guild(id=str(guild_id), bot_user_id=self.bot_user["id"])
+        guild = Guild(id=str(guild_id), bot_user=self.bot_user)
         self.guilds[guild.id] = guild
         return guild
 
@@ -117,6 +117,16 @@ class Channels:
             MODAL_SUBMIT, self._live(channel_id), user, {"custom_id": custom_id, "components": rows}
         )
 
+    async def open_thread_as_user(self, message_id: str, name: str, author: dict[str, Any]) -> str:
+        """A person opens a thread on a message (Discord gives it the message's id), as THREAD_CREATE."""
+        parent, _ = self.find_message(message_id)
+        guild = self.guilds[str(parent.guild_id)]
+        thread = self._new_thread(guild, parent, {"name": name}, thread_id=message_id, kind=dg.PUBLIC_THREAD)
+        thread.owner_id, thread.members = author["id"], {author["id"]}
+        parent.messages[message_id]["thread"] = thread.as_json()
+        await self._announce_thread(thread)
+        return thread.id
+
     async def delete_channel(self, channel_id: str) -> None:
         """A moderator deletes a channel or thread."""
         channel = self._live(channel_id)
@@ -149,6 +159,7 @@ class Channels:
         app.router.add_patch(route, self._handled(self._edit_channel))
         app.router.add_delete(route, self._handled(self._delete_channel))
         app.router.add_post(f"{route}/messages", self._handled(self._create_message))
+        app.router.add_get(f"{route}/messages", self._handled(self._list_messages))
         app.router.add_get(f"{route}/messages/{{message}}", self._handled(self._get_message))
         app.router.add_patch(f"{route}/messages/{{message}}", self._handled(self._edit_message))
         app.router.add_post(f"{route}/threads", self._handled(self._start_thread))
@@ -158,6 +169,7 @@ class Channels:
         app.router.add_put(f"{route}/thread-members/{{user}}", self._handled(self._add_thread_member))
         app.router.add_delete(f"{route}/thread-members/{{user}}", self._handled(self._remove_thread_member))
         app.router.add_get(f"{api}/guilds/{{guild}}/channels", self._handled(self._guild_channels))
+        app.router.add_get(f"{api}/guilds/{{guild}}/threads/active", self._handled(self._active_threads))
         app.router.add_get(f"{api}/guilds/{{guild}}/roles", self._handled(self._guild_roles))
         app.router.add_get(f"{api}/guilds/{{guild}}/members/{{user}}", self._handled(self._guild_member))
         app.router.add_get(
@@ -231,6 +243,40 @@ class Channels:
             await self._set_archived(channel, False)
         await self._emit_message("MESSAGE_CREATE", channel, message)
         return json_response(message)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """Newest first, up to `limit` (1 to 100, default 50), `before` or `after` a message id."""
+        channel = self._visible(request.match_info["channel"])
+        if channel.guild_id is not None:
+            self.guilds[channel.guild_id].require(channel, dg.READ_MESSAGE_HISTORY)
+        raw = request.query.get("limit", "50")
+        if not raw.isdigit() or not 1 <= int(raw) <= 100:
+            raise invalid_form("limit", "int value should be less than or equal to 100.")
+        ids = sorted(channel.messages, key=int, reverse=True)
+        if "before" in request.query:
+            ids = [i for i in ids if int(i) < int(request.query["before"])]
+        if "after" in request.query:
+            ids = sorted((i for i in ids if int(i) > int(request.query["after"])), key=int)
+            ids = list(reversed(ids[: int(raw)]))
+        return json_response([channel.messages[i] for i in ids[: int(raw)]])
+
+    async def _active_threads(self, request: web.Request) -> web.Response:
+        """The guild's unarchived threads the bot can see, and its own memberships among them."""
+        guild = self._guild(request.match_info["guild"])
+        bot = self.bot_user["id"]
+        visible = []
+        for thread in (
+            c for c in guild.channels.values() if c.is_thread and not c.archived and not c.deleted
+        ):
+            private = thread.type == dg.PRIVATE_THREAD
+            if not private or bot in thread.members or guild.permissions_in(thread) & dg.MANAGE_THREADS:
+                visible.append(thread)
+        members = [
+            {"id": t.id, "user_id": bot, "join_timestamp": t.archive_timestamp, "flags": 0}
+            for t in visible
+            if bot in t.members
+        ]
+        return json_response({"threads": [t.as_json() for t in visible], "members": members})
 
     async def _get_message(self, request: web.Request) -> web.Response:
         channel = self._visible(request.match_info["channel"])

@@ -129,7 +129,7 @@ class Channel:
 @dataclass
 class Guild:
     id: str
-    bot_user_id: str
+    bot_user: dict[str, Any]
     bot_permissions: int = BOT_DEFAULT
     roles: dict[str, str] = field(default_factory=dict)  # extra role id → name (e.g. a team's staff role)
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -161,8 +161,12 @@ class Guild:
             {**role, "id": self.bot_role_id, "name": "Franz", "permissions": str(self.bot_permissions)}
         )
         roles += [{**role, "id": rid, "name": name, "permissions": "0"} for rid, name in self.roles.items()]
-        me = {"user": {"id": self.bot_user_id, "username": "franz", "discriminator": "0", "avatar": None}}
-        member = me | {"roles": [self.bot_role_id], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False}
+        member = {
+            "user": self.bot_user,
+            "roles": [self.bot_role_id],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+        }
         live = [c for c in self.channels.values() if not c.deleted]
         return {
             "id": self.id,

@@ -144,10 +144,16 @@ class TicketDesk:
                 polled = consumer.poll(timeout_ms=500)
                 if consumer.assignment():
                     self._listening.set()
-                for partition, records in polled.items():
-                    maybe_done = partition.partition not in committed_once
-                    for record in records:
-                        self._handle(contracts.decode_event(record.value), maybe_done=maybe_done)
+                batch = [
+                    (contracts.decode_event(record.value), partition.partition not in committed_once)
+                    for partition, records in polled.items()
+                    for record in records
+                ]
+                # Outcomes first: a staffer's answer never waits for Discord work on earlier events.
+                for event, _ in batch:
+                    self._tell_waiter(event)
+                for event, maybe_done in batch:
+                    self._act(event, maybe_done=maybe_done)
                 if polled:
                     consumer.commit()
                     committed_once |= {partition.partition for partition in polled}
@@ -155,7 +161,7 @@ class TicketDesk:
             self._listening.clear()
             consumer.close(autocommit=False)
 
-    def _handle(self, event: TicketEvent, *, maybe_done: bool) -> None:
+    def _tell_waiter(self, event: TicketEvent) -> None:
         command_id = event["command_id"]
         if command_id is not None:
             with self._lock:
@@ -163,6 +169,8 @@ class TicketDesk:
             if waiter is not None:
                 loop, future = waiter
                 loop.call_soon_threadsafe(_resolve, future, event)
+
+    def _act(self, event: TicketEvent, *, maybe_done: bool) -> None:
         if event["event_id"] not in self._announced:
             self.on_event(event, maybe_done)
             self._announced[event["event_id"]] = None

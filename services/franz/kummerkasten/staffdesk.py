@@ -37,6 +37,8 @@ BUTTON_STYLES = {
     "success": discord.ButtonStyle.success,
     "danger": discord.ButtonStyle.danger,
 }
+# Events that change nothing the desk shows (a comment is already in the thread it was written in).
+QUIET_EVENTS = frozenset({"CommandRejected", "CommentAdded"})
 LINK_MEMORY = 10_000  # tickets whose Discord ids are kept at hand (the rest are asked from the read API)
 STATE_WAIT_SECONDS = 10.0  # how long an event waits for the read API to reflect it
 LOOKBACK_MESSAGES = 100  # how far back the desk channel is searched for a post made before a crash
@@ -124,7 +126,7 @@ class StaffDesk:
         """The Discord side of one lifecycle event. `maybe_done`: the bot may have handled it before it
         last stopped, so anything it would create is looked for first."""
         kind = event["type"]
-        if kind == "CommandRejected":
+        if kind in QUIET_EVENTS:
             return
         if kind == "DiscordLinked":
             self._remember(event["ticket_id"], event["payload"]["discord"])
@@ -164,18 +166,16 @@ class StaffDesk:
             )
 
     async def _state(self, event: TicketEvent) -> TicketState | None:
-        """The ticket's state as of this event at least (the read API folds events as they commit)."""
+        """The ticket's state as of this event or later (the read API folds events as they commit, so it
+        may lag a moment behind the log): a state changed at or after the event's time."""
         deadline = time.monotonic() + STATE_WAIT_SECONDS
         while True:
             state = await asyncio.to_thread(self.tickets.ticket, event["ticket_id"])
-            if state is not None and (
-                state["last_event_id"] == event["event_id"] or time.monotonic() > deadline
-            ):
+            late = time.monotonic() > deadline
+            if state is not None and (state["updated_at"] >= event["time"] or late):
                 return state
-            if state is None and time.monotonic() > deadline:
+            if late:
                 return None
-            if state is not None and event["type"] == "TicketCreated":
-                return state  # any later state still shows the ticket that was created
             await asyncio.sleep(0.1)
 
     async def _ensure(self, state: TicketState, team: Team, *, maybe_done: bool) -> DiscordLinks:

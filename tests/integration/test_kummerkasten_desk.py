@@ -1,0 +1,242 @@
+"""The staff desk end to end: the bot connected through the local Discord API's gateway (discord.py's own
+parsers for GUILD_CREATE, MESSAGE_CREATE, THREAD_CREATE and INTERACTION_CREATE, its HTTP layer for every
+post, thread and edit), the real broker and a real `franz sachbearbeiter` with its read API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import discord.http
+import pytest
+import requests
+import yarl
+from discord.gateway import DiscordWebSocket
+
+from franz.contracts import LifecycleTopics
+from franz.devstack import discord_gateway as gw
+from franz.devstack.discord_api import EPHEMERAL, LocalDiscordApi
+from franz.kummerkasten.bot import TicketBot
+from franz.kummerkasten.core import Cooldown
+from franz.kummerkasten.desk import TicketDesk
+from franz.kummerkasten.publisher import IntakePublisher
+from franz.kummerkasten.teams import parse_teams
+from franz.runtime.ticketsapi import TicketsApi
+from tests.integration.test_kummerkasten import user
+from tests.integration.test_kummerkasten_staff import (  # noqa: F401 - fixtures
+    eventually,
+    sachbearbeiter,
+    submitted_ticket,
+    tickets_url,
+    topics,
+)
+
+GUILD = 700_000_000_000_000_001
+SUBMITTER = user(4242, "alice")
+
+
+@pytest.fixture(autouse=True)
+def _discord_endpoints() -> Iterator[None]:
+    base, gateway = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+class Desk:
+    """The emulated guild: a desk channel, a transcripts channel and a staff role."""
+
+    def __init__(self, api: LocalDiscordApi) -> None:
+        self.api = api
+        self.desk = api.channels.add_channel(GUILD, "support-desk")
+        self.transcripts = api.channels.add_channel(GUILD, "transcripts")
+        self.role = api.channels.add_role(GUILD, "Support")
+        self.staffer = user(5151, "bob") | {"roles": [self.role]}
+
+    def teams(self) -> str:
+        team = {
+            "name": "support",
+            "default": True,
+            "deskChannelId": self.desk,
+            "staffRoleId": self.role,
+            "transcriptsChannelId": self.transcripts,
+        }
+        return json.dumps([team])
+
+    def posts(self) -> list[dict[str, Any]]:
+        return list(self.api.channels.channels[self.desk].messages.values())
+
+    def thread(self) -> Any:
+        [thread] = [t for t in self.api.channels.threads() if t.parent_id == self.desk and t.type == 12]
+        return thread
+
+    async def press(self, message_id: str, custom_id: str, who: dict[str, Any]) -> str:
+        payload = self.api.channels.component_interaction(message_id, custom_id, who)
+        await self.api.dispatch_interaction(payload)
+        return str(payload["id"])
+
+    async def answer(self, interaction_id: str) -> dict[str, Any]:
+        record = self.api.interactions[interaction_id]
+        await eventually(lambda: record.messages or record.modal, timeout=30)
+        return record.modal or record.messages[-1]
+
+
+@asynccontextmanager
+async def desk_bot(
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str, *, message_content: bool = True
+) -> AsyncIterator[tuple[Desk, TicketBot]]:
+    api = await LocalDiscordApi(guild_ids=[GUILD], heartbeat_interval_ms=1000).start()
+    api.gateway.granted_intents = gw.MESSAGE_CONTENT_INTENT if message_content else 0
+    desk = Desk(api)
+    discord.http.Route.BASE = api.base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{api.port}/gateway")
+    publisher = IntakePublisher(bootstrap, "unused-intake", ack_timeout=5.0)
+    ticket_desk = TicketDesk(
+        bootstrap=bootstrap,
+        topics=topics,
+        group_id=f"bot-{uuid.uuid4().hex[:8]}",
+        on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
+    )
+    tickets = TicketsApi([tickets_url])
+    bot = TicketBot(
+        publisher=publisher,
+        cooldown=Cooldown(30),
+        guild_id=GUILD,
+        desk=ticket_desk,
+        routing=parse_teams(desk.teams()),
+        tickets=tickets,
+        message_content=message_content,
+    )
+    running = asyncio.create_task(bot.start("test-token"))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), 60)
+        await eventually(ticket_desk.ready)
+        yield desk, bot
+    finally:
+        await bot.close()
+        await asyncio.gather(running, return_exceptions=True)
+        ticket_desk.stop()
+        tickets.close()
+        publisher.close()
+        await api.stop()
+
+
+def history(tickets_url: str, ticket_id: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{tickets_url}/tickets/{ticket_id}/history", timeout=5)
+    return list(answer.json()["events"]) if answer.status_code == 200 else []
+
+
+def test_a_ticket_is_posted_to_its_desk_worked_in_its_thread_and_closed_with_a_transcript(
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str
+) -> None:
+    async def scenario() -> None:
+        async with desk_bot(bootstrap, topics, tickets_url) as (desk, bot):
+            ticket_id = submitted_ticket(bootstrap, topics)
+
+            # The desk post: pings the team's role and nothing else, with Claim and Close.
+            [post] = await eventually(desk.posts, timeout=60)
+            assert post["content"].startswith(f"<@&{desk.role}> New normal ticket {ticket_id}")
+            assert (post["mention_roles"], post["mentions"], post["mention_everyone"]) == (
+                [desk.role],
+                [],
+                False,
+            )
+            assert post["embeds"][0]["title"] == f"🎫 {ticket_id}"
+            buttons = [b["custom_id"] for b in post["components"][0]["components"]]
+            assert buttons == [f"franz:claim:{ticket_id}", f"franz:close:{ticket_id}"]
+
+            # The private thread: not invitable, the submitter in it, the ticket's body first.
+            thread = await eventually(lambda: [t for t in desk.api.channels.threads() if t.type == 12])
+            thread = thread[0]
+            assert thread.name.startswith(ticket_id)
+            assert not thread.invitable
+            assert SUBMITTER["id"] in thread.members
+            opening = next(iter(thread.messages.values()))
+            assert opening["content"].startswith(f"<@{SUBMITTER['id']}>, this is your private thread")
+            linked = await eventually(
+                lambda: (
+                    bot.staff_desk
+                    and requests.get(f"{tickets_url}/tickets/{ticket_id}", timeout=5)
+                    .json()
+                    .get("discord", {})
+                    .get("thread_id")
+                )
+            )
+            assert linked == thread.id, "the thread's id is recorded in the lifecycle"
+
+            # Claim: assigned, the post shows it with Unclaim, the staffer is added to the thread.
+            claimed = await desk.answer(
+                await desk.press(post["id"], f"franz:claim:{ticket_id}", desk.staffer)
+            )
+            assert claimed["flags"] & EPHEMERAL
+            assert claimed["content"] == f"✅ {ticket_id} assigned to bob."
+            await eventually(lambda: post["components"][0]["components"][0]["label"] == "Unclaim")
+            await eventually(lambda: desk.staffer["id"] in thread.members)
+
+            # The conversation: the submitter and staff in the thread, a staff note on the desk post.
+            await desk.api.channels.post_as_user(
+                thread.id, SUBMITTER, "It still drops", attachments=["log.txt"]
+            )
+            await desk.api.channels.post_as_user(thread.id, desk.staffer, "Try the new profile")
+            notes = await desk.api.channels.open_thread_as_user(post["id"], "internal", desk.staffer)
+            await desk.api.channels.post_as_user(notes, desk.staffer, "probably the MTU")
+            comments = await eventually(
+                lambda: (
+                    [e for e in history(tickets_url, ticket_id) if e["type"] == "CommentAdded"][2:]
+                    and [e for e in history(tickets_url, ticket_id) if e["type"] == "CommentAdded"]
+                )
+            )
+            assert [(c["actor"]["name"], c["payload"]["visibility"]) for c in comments] == [
+                ("alice", "public"),
+                ("bob", "public"),
+                ("bob", "internal"),
+            ]
+            assert comments[0]["payload"]["attachments"][0]["name"] == "log.txt"
+            state = requests.get(f"{tickets_url}/tickets/{ticket_id}", timeout=5).json()
+            assert state["first_response_at"] == comments[1]["time"]
+
+            # Close from the post: a modal for the reason, then the thread is locked and archived.
+            asked = await desk.answer(await desk.press(post["id"], f"franz:close:{ticket_id}", desk.staffer))
+            assert asked["custom_id"], "Close asks for the reason in a modal"
+            reason = {asked["components"][0]["components"][0]["custom_id"]: "new VPN profile"}
+            submitted = desk.api.channels.modal_interaction(
+                desk.desk, asked["custom_id"], desk.staffer, reason
+            )
+            await desk.api.dispatch_interaction(submitted)
+            closed = await desk.answer(str(submitted["id"]))
+            assert closed["content"].startswith(f"✅ {ticket_id} closed")
+            await eventually(lambda: thread.archived and thread.locked)
+            await eventually(lambda: post["components"][0]["components"][0]["label"] == "Reopen")
+
+            # The submitter's DM carries the transcript without staff notes; the team's has them.
+            [dm] = await eventually(
+                lambda: [
+                    m for c in desk.api.channels.channels.values() if c.type == 1 for m in c.messages.values()
+                ]
+            )
+            assert "new VPN profile" in dm["content"]
+            public = desk.api.channels.channels[dm["channel_id"]].files[dm["attachments"][0]["id"]].decode()
+            assert "It still drops" in public
+            assert "probably the MTU" not in public
+            [copy] = await eventually(
+                lambda: list(desk.api.channels.channels[desk.transcripts].messages.values())
+            )
+            internal = (
+                desk.api.channels.channels[desk.transcripts].files[copy["attachments"][0]["id"]].decode()
+            )
+            assert "bob (internal note): probably the MTU" in internal
+
+            # The submitter reopens from the DM: the thread opens again.
+            reopen = await desk.press(dm["id"], f"franz:reopen:{ticket_id}", SUBMITTER)
+            asked = await desk.answer(reopen)
+            submitted = desk.api.channels.modal_interaction(
+                dm["channel_id"], asked["custom_id"], SUBMITTER, {}
+            )
+            await desk.api.dispatch_interaction(submitted)
+            assert (await desk.answer(str(submitted["id"])))["content"] == f"✅ {ticket_id} reopened."
+            await eventually(lambda: not thread.archived)
+
+    asyncio.run(scenario())
