@@ -25,8 +25,8 @@ from franz.kummerkasten.publisher import IntakePublisher
 from franz.runtime.clients import new_producer
 from franz.runtime.ticketsapi import TicketsApi
 from tests.helpers import ServiceProcess, read_topic
+from tests.integration.lifecycle import create_topics
 from tests.integration.test_kummerkasten import answered, deliver, run, user
-from tests.integration.test_sachbearbeiter import create_topics
 
 STAFF_ROLE = 700_000_000_000_000_099
 SUBMITTER = user(4242, "alice")

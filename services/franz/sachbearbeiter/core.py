@@ -293,7 +293,11 @@ class Ledger:
         self.dirty[ticket_id] = ticket
 
     def restored(self, ticket_id: str, ticket: Ticket) -> None:
-        """A ticket as a state record holds it (restoring without a store): counted, to be written."""
+        """A ticket as a state record holds it (restoring without a store): counted, to be written. A
+        state topic not yet compacted holds earlier states of a ticket before its latest."""
+        earlier = self.ticket(ticket_id)
+        if earlier is not None:
+            self.counts[gauge_key(earlier.state)] -= 1
         self.dirty[ticket_id] = ticket
         self.counts[gauge_key(ticket.state)] += 1
 

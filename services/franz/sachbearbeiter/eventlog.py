@@ -48,7 +48,7 @@ def undecodable(reader: str, record: ConsumerRecord, error: Exception) -> None:
     bad record never stalls a reader. The one place per reader to report it further (to `errors`)."""
     metrics.SKIPPED.labels(reader, record.topic).inc()
     log.warning(
-        "skipped a record that cannot be decoded",
+        f"skipped {record.topic}/{record.partition} offset {record.offset}: it cannot be decoded ({error})",
         extra={
             "reader": reader,
             "topic": record.topic,

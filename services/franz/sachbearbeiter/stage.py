@@ -212,8 +212,11 @@ class LifecycleStage(Stage):
                 "applied" if event["type"] != "CommandRejected" else f"rejected_{event['payload']['code']}"
             )
             batch.commands[(command["command"], outcome)] += 1
-        if change is not None:
+        if change is not None or command is not None:
+            # A refusal changes no state, but the state record also carries the command ids the ticket
+            # has taken: a new instance restored from it recognises the retry of a refused command too.
             batch.states.add((record.partition, event["ticket_id"]))
+        if change is not None:
             batch.changes.append(change)
 
     def _check_partition(self, ticket_id: str, record: ConsumerRecord) -> None:
