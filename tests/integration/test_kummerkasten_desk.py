@@ -26,14 +26,8 @@ from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.teams import parse_teams
 from franz.runtime.ticketsapi import TicketsApi
+from tests.integration.staffing import eventually, submitted_ticket
 from tests.integration.test_kummerkasten import user
-from tests.integration.test_kummerkasten_staff import (  # noqa: F401 - fixtures
-    eventually,
-    sachbearbeiter,
-    submitted_ticket,
-    tickets_url,
-    topics,
-)
 
 GUILD = 700_000_000_000_000_001
 SUBMITTER = user(4242, "alice")

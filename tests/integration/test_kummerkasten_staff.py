@@ -3,12 +3,9 @@ and a real `franz sachbearbeiter` deciding every command."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import discord.http
@@ -22,10 +19,9 @@ from franz.kummerkasten.bot import TicketBot
 from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
-from franz.runtime.clients import new_producer
 from franz.runtime.ticketsapi import TicketsApi
-from tests.helpers import ServiceProcess, read_topic
-from tests.integration.lifecycle import create_topics
+from tests.helpers import read_topic
+from tests.integration.staffing import eventually, submitted_ticket
 from tests.integration.test_kummerkasten import answered, deliver, run, user
 
 STAFF_ROLE = 700_000_000_000_000_099
@@ -39,63 +35,6 @@ def _discord_api_base() -> Iterator[None]:
     original = discord.http.Route.BASE
     yield
     discord.http.Route.BASE = original
-
-
-@pytest.fixture
-def sachbearbeiter(bootstrap: str, tmp_path: Path) -> Iterator[tuple[LifecycleTopics, str]]:
-    """A real sachbearbeiter on fresh topics, and the URL of its read API."""
-    suffix = uuid.uuid4().hex[:10]
-    names = {role: f"{role}-{suffix}" for role in ("formatted", "commands", "events", "state", "dlq")}
-    create_topics(bootstrap, names)
-    service = ServiceProcess(
-        "sachbearbeiter",
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "FORMATTED_TOPIC": names["formatted"],
-            "COMMANDS_TOPIC": names["commands"],
-            "EVENTS_TOPIC": names["events"],
-            "STATE_TOPIC": names["state"],
-            "COMMANDS_DLQ_TOPIC": names["dlq"],
-            "SACHBEARBEITER_GROUP_ID": f"sach-{suffix}",
-            "SACHBEARBEITER_STORE_DIR": str(tmp_path / "store"),
-        },
-        log_dir=tmp_path,
-    )
-    service.start()
-    yield LifecycleTopics(**names), f"http://127.0.0.1:{service.metrics_port}"
-    service.kill()
-
-
-@pytest.fixture
-def topics(sachbearbeiter: tuple[LifecycleTopics, str]) -> LifecycleTopics:
-    return sachbearbeiter[0]
-
-
-@pytest.fixture
-def tickets_url(sachbearbeiter: tuple[LifecycleTopics, str]) -> str:
-    return sachbearbeiter[1]
-
-
-def submitted_ticket(bootstrap: str, topics: LifecycleTopics) -> str:
-    """A ticket from alice, as aufbereitung would have formatted it."""
-    source_id = f"discord:{uuid.uuid4().int % 10**18}"
-    intake = contracts.new_raw_intake(
-        username="alice", message="VPN drops", source_id=source_id, user_id="4242"
-    )
-    ticket = contracts.format_ticket(intake, topic="discordMSG", partition=0, offset=0)
-    producer = new_producer(bootstrap, client_id="test")
-    producer.send(topics.formatted, key=ticket["ticket_id"].encode(), value=contracts.encode(ticket)).get(30)
-    producer.close()
-    return ticket["ticket_id"]
-
-
-async def eventually(predicate: Callable[[], Any], *, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.05)
-    return result
 
 
 def _status(desk: TicketDesk, ticket_id: str) -> str | None:
