@@ -19,6 +19,7 @@ from discord.gateway import DiscordWebSocket
 
 from franz.contracts import LifecycleTopics
 from franz.devstack import discord_gateway as gw
+from franz.devstack import discord_guild as dg
 from franz.devstack.discord_api import EPHEMERAL, LocalDiscordApi
 from franz.kummerkasten.bot import TicketBot
 from franz.kummerkasten.core import Cooldown
@@ -43,9 +44,9 @@ def _discord_endpoints() -> Iterator[None]:
 class Desk:
     """The emulated guild: a desk channel, a transcripts channel and a staff role."""
 
-    def __init__(self, api: LocalDiscordApi) -> None:
+    def __init__(self, api: LocalDiscordApi, deny: dict[str, int]) -> None:
         self.api = api
-        self.desk = api.channels.add_channel(GUILD, "support-desk")
+        self.desk = api.channels.add_channel(GUILD, "support-desk", bot_denied=deny.get("desk", 0))
         self.transcripts = api.channels.add_channel(GUILD, "transcripts")
         self.role = api.channels.add_role(GUILD, "Support")
         self.staffer = user(5151, "bob") | {"roles": [self.role]}
@@ -80,11 +81,16 @@ class Desk:
 
 @asynccontextmanager
 async def desk_bot(
-    bootstrap: str, topics: LifecycleTopics, tickets_url: str, *, message_content: bool = True
+    bootstrap: str,
+    topics: LifecycleTopics,
+    tickets_url: str,
+    *,
+    message_content: bool = True,
+    deny: dict[str, int] | None = None,
 ) -> AsyncIterator[tuple[Desk, TicketBot]]:
     api = await LocalDiscordApi(guild_ids=[GUILD], heartbeat_interval_ms=1000).start()
     api.gateway.granted_intents = gw.MESSAGE_CONTENT_INTENT if message_content else 0
-    desk = Desk(api)
+    desk = Desk(api, deny or {})
     discord.http.Route.BASE = api.base
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{api.port}/gateway")
     publisher = IntakePublisher(bootstrap, "unused-intake", ack_timeout=5.0)
@@ -234,3 +240,114 @@ def test_a_ticket_is_posted_to_its_desk_worked_in_its_thread_and_closed_with_a_t
             await eventually(lambda: not thread.archived)
 
     asyncio.run(scenario())
+
+
+def test_queues_unclaim_reply_without_the_intent_and_a_deleted_thread(
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str
+) -> None:
+    async def scenario() -> None:
+        async with desk_bot(bootstrap, topics, tickets_url, message_content=False) as (desk, _):
+            first = submitted_ticket(bootstrap, topics, message="printer jams")
+            [post] = await eventually(desk.posts, timeout=60)
+            thread = (await eventually(lambda: [t for t in desk.api.channels.threads() if t.type == 12]))[0]
+
+            # Without the Message Content intent a thread message arrives empty and is not recorded...
+            await desk.api.channels.post_as_user(thread.id, SUBMITTER, "hello?")
+            # ...and /reply is the recorded way: the answer shows in the thread and joins the trail.
+            reply = desk.api.channels.modal_interaction(thread.id, "unused", desk.staffer, {})
+            reply |= {
+                "type": 2,
+                "data": {
+                    "id": "1",
+                    "name": "reply",
+                    "type": 1,
+                    "options": [{"name": "text", "type": 3, "value": "we are on it"}],
+                },
+            }
+            await desk.api.dispatch_interaction(reply)
+            shown = await desk.answer(str(reply["id"]))
+            assert shown["content"] == "**bob**: we are on it"
+            assert not shown.get("flags", 0) & EPHEMERAL, "the answer is part of the conversation"
+            comments = await eventually(
+                lambda: [e for e in history(tickets_url, first) if e["type"] == "CommentAdded"]
+            )
+            assert [c["payload"]["text"] for c in comments] == ["we are on it"]
+
+            # Claim, then Unclaim: the post offers Claim again.
+            await desk.answer(await desk.press(post["id"], f"franz:claim:{first}", desk.staffer))
+            unclaimed = await desk.answer(
+                await desk.press(post["id"], f"franz:unclaim:{first}", desk.staffer)
+            )
+            assert unclaimed["content"].startswith(f"✅ {first}")
+            await eventually(lambda: post["components"][0]["components"][0]["label"] == "Claim")
+            refused = await desk.answer(await desk.press(post["id"], f"franz:claim:{first}", SUBMITTER))
+            assert refused["content"] == "🔒 /claim is for support staff only."
+
+            # The queues: staff see their teams' open tickets, a submitter their own.
+            second = submitted_ticket(bootstrap, topics, message="screen flickers")
+            await eventually(lambda: len(desk.posts()) == 2)
+            queue = desk.api.channels.modal_interaction(desk.desk, "unused", desk.staffer, {})
+            queue |= {
+                "type": 2,
+                "data": {
+                    "id": "2",
+                    "name": "tickets",
+                    "type": 1,
+                    "options": [{"name": "view", "type": 3, "value": "unassigned"}],
+                },
+            }
+            await desk.api.dispatch_interaction(queue)
+            listed = await desk.answer(str(queue["id"]))
+            assert listed["flags"] & EPHEMERAL
+            assert first in listed["content"]
+            assert second in listed["content"]
+            mine = desk.api.channels.modal_interaction(desk.desk, "unused", SUBMITTER, {})
+            mine |= {"type": 2, "data": {"id": "3", "name": "my-tickets", "type": 1}}
+            await desk.api.dispatch_interaction(mine)
+            own = await desk.answer(str(mine["id"]))
+            assert "Your tickets" in own["content"]
+            assert first in own["content"]
+
+            # A moderator deletes the thread: a new one, once, with a note; its id is recorded.
+            await desk.api.channels.delete_channel(thread.id)
+            replaced = await eventually(
+                lambda: [
+                    t
+                    for t in desk.api.channels.threads()
+                    if t.type == 12 and not t.deleted and t.name.startswith(first)
+                ]
+            )
+            opening = next(iter(replaced[0].messages.values()))["content"]
+            assert "previous thread of this ticket was deleted" in opening
+            await eventually(
+                lambda: (
+                    requests.get(f"{tickets_url}/tickets/{first}", timeout=5).json()["discord"]["thread_id"]
+                    == replaced[0].id
+                )
+            )
+            await asyncio.sleep(1)
+            assert (
+                len([t for t in desk.api.channels.threads() if t.name.startswith(first) and not t.deleted])
+                == 1
+            )
+
+    asyncio.run(scenario())
+
+
+def test_each_permission_the_bot_lacks_in_a_declared_channel_is_named_at_start(
+    bootstrap: str, topics: LifecycleTopics, tickets_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> list[str]:
+        async with desk_bot(
+            bootstrap, topics, tickets_url, deny={"desk": dg.CREATE_PRIVATE_THREADS | dg.EMBED_LINKS}
+        ) as _:
+            await eventually(lambda: [r for r in caplog.records if "lacks" in r.getMessage()])
+            await asyncio.sleep(0.5)
+            return [r.getMessage() for r in caplog.records if "lacks" in r.getMessage()]
+
+    lines = asyncio.run(scenario())
+    assert sorted(line.split(" in #")[0] for line in lines) == [
+        "the bot lacks create_private_threads",
+        "the bot lacks embed_links",
+    ]
+    assert all("support-desk" in line and "grant it to its role" in line for line in lines)

@@ -72,10 +72,12 @@ def test_categories_go_to_the_team_that_takes_them_and_the_rest_to_the_default()
     assert routing.team_for("account").desk_channel_id == int(BILLING_DESK)
     assert routing.team_for("bug").name == "support"
     assert [t.name for t in routing.teams_of([int(SUPPORT_ROLE), 5])] == ["support"]
-    assert routing.channels() == {
-        int(BILLING_DESK): "team billing's desk",
-        int(SUPPORT_DESK): "team support's desk",
-    }
+    assert routing.channels() == [
+        (int(BILLING_DESK), "desk", "team billing's desk"),
+        (int(BILLING_DESK), "ticket threads", "team billing's ticket threads"),
+        (int(SUPPORT_DESK), "desk", "team support's desk"),
+        (int(SUPPORT_DESK), "ticket threads", "team support's ticket threads"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,7 @@ def test_staff_role_id_alone_is_one_default_team_without_a_desk() -> None:
     routing = single_team(int(SUPPORT_ROLE))
     assert routing is not None
     assert routing.team_for("bug").desk_channel_id is None
-    assert routing.channels() == {}
+    assert routing.channels() == []
     assert single_team(None) is None
 
 

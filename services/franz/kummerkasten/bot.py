@@ -460,6 +460,15 @@ class TicketBot(discord.Client):
             verb = "Close" if action == "close" else "Reopen"
             await interaction.response.send_modal(ReasonModal(f"{verb} {ticket_id}", with_reason))
 
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A moderator deleted a ticket's private thread: the desk opens a new one."""
+        found = self._thread_tickets.pop(payload.thread_id, None)
+        if found is None and payload.thread is not None:
+            ticket_id = posts.ticket_in_name(payload.thread.name)
+            found = (ticket_id, "public") if ticket_id is not None else None
+        if found is not None and found[1] == "public" and self.staff_desk is not None:
+            await self.staff_desk.replace_thread(found[0])
+
     async def on_message(self, message: discord.Message) -> None:
         """Every message in a ticket's thread is a comment on the ticket (public in the private thread with
         the submitter, internal in the staff thread on the desk post), once: its id is the command id."""

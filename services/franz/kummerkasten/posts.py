@@ -163,6 +163,15 @@ def transcript_caption(state: TicketState) -> str:
     return f"📄 Transcript of {what}, closed {state['closed_at']}"
 
 
+def thread_replaced(state: TicketState) -> str:
+    """The first message of a thread that replaces one a moderator deleted."""
+    return (
+        thread_opening(state)
+        + "\n⚠️ The previous thread of this ticket was deleted; the conversation goes on here, and what was "
+        "written there is still kept with the ticket."
+    )
+
+
 def transcript(events: Iterable[TicketEvent], *, for_staff: bool) -> str:
     """A ticket's story from its events, oldest first: the conversation, every change, and (for staff
     only) the internal notes."""

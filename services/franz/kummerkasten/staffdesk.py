@@ -99,9 +99,7 @@ class StaffDesk:
     async def missing_permissions(self) -> list[str]:
         """One line per permission the bot lacks in a declared channel, naming channel, purpose and fix."""
         lines: list[str] = []
-        channels = self.routing.channels() if self.routing is not None else {}
-        for channel_id, purpose in channels.items():
-            kind = next(k for k in NEEDED if purpose.endswith(k))
+        for channel_id, kind, purpose in self.routing.channels() if self.routing is not None else []:
             try:
                 channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
             except discord.HTTPException as error:
@@ -146,6 +144,9 @@ class StaffDesk:
         if kind != "TicketCreated":
             await self._refresh_post(state, team, links)
         thread = await self._thread(links)
+        if thread is None and "thread_id" in links and kind != "TicketClosed":
+            await self.replace_thread(state["ticket_id"])
+            thread = await self._thread({**links, **self._links.get(state["ticket_id"], {})})
         if kind == "TicketAssigned" and thread is not None:
             assignee = event["payload"]["assignee"]["id"]
             if assignee.startswith("discord:") and assignee[8:].isdigit():
@@ -200,35 +201,59 @@ class StaffDesk:
             parent = await self._text_channel(team.threads_in)
             thread = await self._find_thread(parent, ticket_id) if maybe_done else None
             if thread is None:
-                thread = await parent.create_thread(
-                    name=posts.thread_name(state),
-                    type=discord.ChannelType.private_thread,
-                    invitable=False,
-                    auto_archive_duration=10080,
-                )
-                if state["submitter_id"]:
-                    await self._call(
-                        thread.add_user(discord.Object(int(state["submitter_id"]))), "add the submitter"
-                    )
-                await thread.send(
-                    posts.thread_opening(state),
-                    allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False),
-                )
-                metrics.DESK_THREADS.inc()
+                thread = await self._open_thread(parent, state, posts.thread_opening(state))
             found["thread_id"] = str(thread.id)
         if found:
-            links = {**links, **found}
-            self._remember(ticket_id, links)
-            await self.publish(
-                contracts.new_command(
-                    command="link",
-                    ticket_id=ticket_id,
-                    command_id=f"discord-link:{ticket_id}:{':'.join(sorted(str(v) for v in found.values()))}",
-                    actor=BOT_ACTOR,
-                    discord=found,
-                )
+            await self._link(ticket_id, links, found)
+        return {**links, **found}
+
+    async def _open_thread(
+        self, parent: discord.TextChannel, state: TicketState, opening: str
+    ) -> discord.Thread:
+        """A private thread, not invitable, with the submitter (and the assignee) in it."""
+        thread = await parent.create_thread(
+            name=posts.thread_name(state),
+            type=discord.ChannelType.private_thread,
+            invitable=False,
+            auto_archive_duration=10080,
+        )
+        people = [state["submitter_id"]] if state["submitter_id"] else []
+        if state["assignee"] and state["assignee"]["id"].startswith("discord:"):
+            people.append(state["assignee"]["id"].removeprefix("discord:"))
+        for person in people:
+            if person.isdigit():
+                await self._call(thread.add_user(discord.Object(int(person))), "add a person to the thread")
+        mentions = discord.AllowedMentions(users=True, roles=False, everyone=False)
+        await thread.send(opening, allowed_mentions=mentions)
+        metrics.DESK_THREADS.inc()
+        return thread
+
+    async def replace_thread(self, ticket_id: str) -> None:
+        """A moderator deleted the ticket's thread: a new one, once (its id is recorded), with a note."""
+        state = await asyncio.to_thread(self.tickets.ticket, ticket_id)
+        team = self.routing.team_for(state["category"]) if state is not None and self.routing else None
+        if state is None or team is None or team.threads_in is None or state["status"] == "closed":
+            return
+        links: DiscordLinks = {**(state.get("discord") or {}), **self._links.get(ticket_id, {})}
+        if await self._thread(links) is not None:
+            return  # already replaced, or never gone
+        parent = await self._text_channel(team.threads_in)
+        thread = await self._open_thread(parent, state, posts.thread_replaced(state))
+        await self._link(ticket_id, links, {"thread_id": str(thread.id)})
+
+    async def _link(self, ticket_id: str, links: DiscordLinks, found: DiscordLinks) -> None:
+        """Record new Discord ids in the lifecycle (a retry of the same ids is the same command)."""
+        self._remember(ticket_id, {**links, **found})
+        ids = ":".join(sorted(str(value) for value in found.values()))
+        await self.publish(
+            contracts.new_command(
+                command="link",
+                ticket_id=ticket_id,
+                command_id=f"discord-link:{ticket_id}:{ids}",
+                actor=BOT_ACTOR,
+                discord=found,
             )
-        return links
+        )
 
     async def _refresh_post(self, state: TicketState, team: Team, links: DiscordLinks) -> None:
         if "desk_message_id" not in links or "desk_channel_id" not in links:

@@ -50,16 +50,18 @@ class Routing:
         held = set(role_ids)
         return [team for team in self.teams if team.staff_role_id in held]
 
-    def channels(self) -> dict[int, str]:
-        """Every channel the bot acts in, with what it does there (for the start-up permission check)."""
-        used: dict[int, str] = {}
+    def channels(self) -> list[tuple[int, str, str]]:
+        """Every channel the bot acts in: its id, what the bot does there (`desk`, `ticket threads`,
+        `transcripts`) and whose it is, for the start-up permission check."""
+        used: list[tuple[int, str, str]] = []
         for team in self.teams:
-            if team.desk_channel_id is not None:
-                used[team.desk_channel_id] = f"team {team.name}'s desk"
-            if team.thread_channel_id is not None:
-                used[team.thread_channel_id] = f"team {team.name}'s ticket threads"
-            if team.transcripts_channel_id is not None:
-                used[team.transcripts_channel_id] = f"team {team.name}'s transcripts"
+            for channel_id, kind in (
+                (team.desk_channel_id, "desk"),
+                (team.threads_in, "ticket threads"),
+                (team.transcripts_channel_id, "transcripts"),
+            ):
+                if channel_id is not None:
+                    used.append((channel_id, kind, f"team {team.name}'s {kind}"))
         return used
 
 
