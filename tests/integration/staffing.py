@@ -51,3 +51,20 @@ async def eventually(predicate: Callable[[], Any], *, timeout: float = 60) -> An
             pytest.fail(f"condition not met within {timeout}s")
         await asyncio.sleep(0.05)
     return result
+
+
+def submitted_tickets(bootstrap: str, topics: LifecycleTopics, count: int) -> list[str]:
+    """`count` tickets from alice at once, as aufbereitung would have formatted them."""
+    producer = new_producer(bootstrap, client_id="test")
+    ids = []
+    for number in range(count):
+        source_id = f"discord:{uuid.uuid4().int % 10**18}"
+        intake = contracts.new_raw_intake(
+            username="alice", message=f"ticket {number}", source_id=source_id, user_id="4242"
+        )
+        ticket = contracts.format_ticket(intake, topic="discordMSG", partition=0, offset=number)
+        producer.send(topics.formatted, key=ticket["ticket_id"].encode(), value=contracts.encode(ticket))
+        ids.append(ticket["ticket_id"])
+    producer.flush()
+    producer.close()
+    return ids

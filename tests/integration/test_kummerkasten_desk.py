@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import discord.http
@@ -20,18 +22,21 @@ from discord.gateway import DiscordWebSocket
 from franz.contracts import LifecycleTopics
 from franz.devstack import discord_gateway as gw
 from franz.devstack import discord_guild as dg
-from franz.devstack.discord_api import EPHEMERAL, LocalDiscordApi
+from franz.devstack.discord_api import EPHEMERAL, ROUTE_LIMITS, DiscordApiThread, LocalDiscordApi
 from franz.kummerkasten.bot import TicketBot
 from franz.kummerkasten.core import Cooldown
-from franz.kummerkasten.desk import TicketDesk
+from franz.kummerkasten.desk import DESK_BATCH, TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.teams import parse_teams
 from franz.runtime.ticketsapi import TicketsApi
-from tests.integration.staffing import eventually, submitted_ticket
+from tests.helpers import ServiceProcess, wait_until
+from tests.integration.lifecycle import Lifecycle
+from tests.integration.staffing import eventually, submitted_ticket, submitted_tickets
 from tests.integration.test_kummerkasten import user
 
 GUILD = 700_000_000_000_000_001
 SUBMITTER = user(4242, "alice")
+TOKEN = "test-token"
 
 
 @pytest.fixture(autouse=True)
@@ -351,3 +356,65 @@ def test_each_permission_the_bot_lacks_in_a_declared_channel_is_named_at_start(
         "the bot lacks embed_links",
     ]
     assert all("support-desk" in line and "grant it to its role" in line for line in lines)
+
+
+def test_kill_9_of_the_bot_amid_200_new_tickets_then_a_burst_of_500_within_discords_limits(
+    bootstrap: str, lifecycle: Lifecycle, new_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    """Every ticket gets exactly its post and its thread across a kill -9 (the bot looks for what it made
+    before acting again), and a burst stays within the rate limits (discord.py follows the headers)."""
+    sachbearbeiter = lifecycle.start()
+    topics = LifecycleTopics(**lifecycle.topics)
+    api = LocalDiscordApi(token=TOKEN, guild_ids=[GUILD], heartbeat_interval_ms=1000)
+    # Ten times Discord's message buckets, so hundreds of tickets take seconds, not minutes.
+    api.limits.routes = {route: (limit * 10, per) for route, (limit, per) in ROUTE_LIMITS.items()}
+    desk = Desk(api, {})
+    env = {
+        "DISCORD_TOKEN": TOKEN,
+        "DISCORD_GUILD_ID": str(GUILD),
+        "DISCORD_TEAMS": desk.teams(),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_TOPIC": new_topic("intake"),
+        "COMMANDS_TOPIC": topics.commands,
+        "EVENTS_TOPIC": topics.events,
+        "STATE_TOPIC": topics.state,
+        "KUMMERKASTEN_GROUP_ID": f"bot-{uuid.uuid4().hex[:8]}",
+        "TICKETS_API_URL": f"http://127.0.0.1:{sachbearbeiter.metrics_port}",
+    }
+
+    def made() -> tuple[Counter[str], Counter[str]]:
+        """Desk posts and private threads per ticket, as the emulator holds them."""
+
+        def count(a: LocalDiscordApi) -> tuple[Counter[str], Counter[str]]:
+            titles = [
+                e["title"][2:] for m in a.channels.channels[desk.desk].messages.values() for e in m["embeds"]
+            ]
+            threads = [t.name.split(" ")[0] for t in a.channels.threads() if t.type == 12]
+            return Counter(titles), Counter(threads)
+
+        return emulator.read(count)
+
+    with DiscordApiThread(api) as emulator:
+        env["DISCORD_API_BASE"] = emulator.base
+        bot = ServiceProcess("kummerkasten", env=env, log_dir=tmp_path)
+        bot.start()
+        emulator.wait_until_connected(timeout=120)
+        first = submitted_tickets(bootstrap, topics, 200)
+        wait_until(lambda: sum(made()[0].values()) >= 40, timeout=120)
+        bot.kill()  # SIGKILL, in the middle of the stream
+        restarted = ServiceProcess("kummerkasten", env=env, log_dir=tmp_path / "restarted")
+        (tmp_path / "restarted").mkdir()
+        restarted.start()
+        wait_until(lambda: all(made()[0][t] and made()[1][t] for t in first), timeout=300)
+        posts, threads = made()
+        twice = sum(n - 1 for n in posts.values()) + sum(n - 1 for n in threads.values())
+        print(f"kill -9 amid 200 tickets: {twice} duplicated posts or threads")
+        assert twice <= DESK_BATCH, "at most the batch in flight is acted on twice"
+
+        burst = submitted_tickets(bootstrap, topics, 500)
+        wait_until(lambda: all(made()[0][t] and made()[1][t] for t in burst), timeout=600)
+        limited, invalid = emulator.read(lambda a: (a.limits.limited_count, a.limits.invalid_requests()))
+        print(f"700 tickets: {limited} answers 429, {invalid} invalid requests")
+        assert limited <= 5, "no 429 storm: the bot paces itself by the headers"
+        assert invalid <= 10, "far below Discord's 10,000 invalid requests per 10 minutes"
+        assert restarted.stop() == 0

@@ -10,6 +10,7 @@ import pytest
 from franz.contracts import TicketEvent, TicketState
 from franz.exceptions import ConfigError
 from franz.kummerkasten import posts
+from franz.kummerkasten.pacing import Pacer
 from franz.kummerkasten.teams import parse_teams, single_team
 
 BILLING_DESK, BILLING_ROLE = "700000000000000101", "700000000000000102"
@@ -167,3 +168,11 @@ def test_thread_names_fit_discord_and_the_opening_mentions_the_submitter() -> No
     long = state(body="x" * 500)
     assert 1 <= len(posts.thread_name(long)) <= 100
     assert posts.thread_opening(state()).startswith("<@4242>, this is your private thread for ticket")
+
+
+def test_the_pacer_spaces_requests_below_the_global_limit_in_the_order_they_asked() -> None:
+    now = [100.0]
+    pacer = Pacer(40, clock=lambda: now[0])
+    assert [round(pacer.delay(), 3) for _ in range(4)] == [0.0, 0.025, 0.05, 0.075]
+    now[0] += 1.0
+    assert pacer.delay() == 0.0, "after a quiet second there is nothing to wait for"

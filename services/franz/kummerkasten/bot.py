@@ -23,6 +23,7 @@ from franz import contracts
 from franz.contracts import ContractError, TicketCommand, TicketEvent, TicketState
 from franz.kummerkasten import core, metrics, posts
 from franz.kummerkasten.desk import TicketDesk
+from franz.kummerkasten.pacing import GLOBAL_PER_SECOND, Pacer, pace
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.staffdesk import StaffDesk
 from franz.kummerkasten.teams import Routing, Team, single_team
@@ -238,6 +239,7 @@ class TicketBot(discord.Client):
             else None
         )
         self.tree = build_tree(self, self.submit, self.lifecycle_command)
+        pace(self, Pacer(GLOBAL_PER_SECOND))
         self._thread_tickets: OrderedDict[int, tuple[str, str] | None] = (
             OrderedDict()
         )  # thread → ticket, visibility

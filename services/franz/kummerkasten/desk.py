@@ -16,7 +16,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from franz import contracts
 from franz.contracts import LifecycleTopics, TicketEvent, TicketState
@@ -131,13 +132,21 @@ class TicketDesk:
             group_id=self.group_id,
             auto_offset_reset="latest",
             isolation_level="read_committed",
-            # Discord paces the desk (a channel takes about a message a second): small batches, so one
-            # is acted on well within the poll interval, and a restart has little to look up again.
+            # Discord paces the desk (a channel takes about a message a second): small batches, so a
+            # restart has little to look up again.
             max_poll_records=DESK_BATCH,
-            max_poll_interval_ms=600_000,
         )
         try:
-            consumer.subscribe([self.topics.events])
+            # The bot is one process (one gateway session per token): it takes every partition itself
+            # rather than joining a group, so a restart after kill -9 never waits for a dead member's
+            # session to expire. The group keeps only its committed offsets.
+            topic = self.topics.events
+            partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
+            if not partitions:
+                return  # stopped before the topic existed
+            assigned = [TopicPartition(topic, p) for p in range(partitions)]
+            consumer.assign(assigned)
+            _start_at_the_end_once(consumer, assigned)
             backoff.reset()
             committed_once: set[int] = set()  # partitions whose first batch since this start is done
             while not self._stop.is_set():
@@ -176,6 +185,14 @@ class TicketDesk:
             self._announced[event["event_id"]] = None
             if len(self._announced) > ANNOUNCED_MEMORY:
                 self._announced.popitem(last=False)
+
+
+def _start_at_the_end_once(consumer: KafkaConsumer, assigned: list[TopicPartition]) -> None:
+    """A group without offsets starts at the end, and says so at once: a crash during its first batch
+    must resume there, not skip to a later end."""
+    fresh = {tp: consumer.position(tp) for tp in assigned if consumer.committed(tp) is None}
+    if fresh:
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in fresh.items()})
 
 
 def _resolve(future: asyncio.Future[TicketEvent], event: TicketEvent) -> None:
