@@ -158,8 +158,8 @@ def test_a_ticket_is_posted_to_its_desk_worked_in_its_thread_and_closed_with_a_t
             thread = thread[0]
             assert thread.name.startswith(ticket_id)
             assert not thread.invitable
-            assert SUBMITTER["id"] in thread.members
-            opening = next(iter(thread.messages.values()))
+            opening = (await eventually(lambda: list(thread.messages.values())))[0]
+            assert SUBMITTER["id"] in thread.members, "added before the first message"
             assert opening["content"].startswith(f"<@{SUBMITTER['id']}>, this is your private thread")
             linked = await eventually(
                 lambda: (
@@ -214,6 +214,9 @@ def test_a_ticket_is_posted_to_its_desk_worked_in_its_thread_and_closed_with_a_t
             closed = await desk.answer(str(submitted["id"]))
             assert closed["content"].startswith(f"✅ {ticket_id} closed")
             await eventually(lambda: thread.archived and thread.locked)
+            said = list(thread.messages.values())[-1]
+            assert said["content"] == "🔒 Closed by bob: new VPN profile"
+            assert said["components"][0]["components"][0]["custom_id"] == f"franz:reopen:{ticket_id}"
             await eventually(lambda: post["components"][0]["components"][0]["label"] == "Reopen")
 
             # The submitter's DM carries the transcript without staff notes; the team's has them.
@@ -322,7 +325,7 @@ def test_queues_unclaim_reply_without_the_intent_and_a_deleted_thread(
                     if t.type == 12 and not t.deleted and t.name.startswith(first)
                 ]
             )
-            opening = next(iter(replaced[0].messages.values()))["content"]
+            opening = (await eventually(lambda: list(replaced[0].messages.values())))[0]["content"]
             assert "previous thread of this ticket was deleted" in opening
             await eventually(
                 lambda: (

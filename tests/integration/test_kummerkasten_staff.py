@@ -37,8 +37,8 @@ def _discord_api_base() -> Iterator[None]:
     discord.http.Route.BASE = original
 
 
-def _status(desk: TicketDesk, ticket_id: str) -> str | None:
-    state = desk.state(ticket_id)
+def _status(tickets_url: str, ticket_id: str) -> str | None:
+    state = TicketsApi([tickets_url]).ticket(ticket_id)
     return state["status"] if state else None
 
 
@@ -66,7 +66,7 @@ async def staffed_bot(
     )
     try:
         await bot.login("test-token")
-        await eventually(lambda: desk.ready() and desk.state(ticket_id))
+        await eventually(lambda: desk.ready() and tickets.ticket(ticket_id))
         yield api, bot
     finally:
         await bot.close()
@@ -109,7 +109,7 @@ def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_d
                 await ask(api, bot, slash("ticket-assign", ticket=ticket_id), STAFFER),
             ]
             await eventually(lambda: api.direct_messages)
-            await eventually(lambda: bot.desk is not None and _status(bot.desk, ticket_id) == "closed")
+            await eventually(lambda: _status(tickets_url, ticket_id) == "closed")
             replies.append(await ask(api, bot, slash("ticket-status", ticket=ticket_id), SUBMITTER))
             return replies, api.direct_messages
 

@@ -278,18 +278,18 @@ class Channels:
         ]
         return json_response({"threads": [t.as_json() for t in visible], "members": members})
 
-    async def _get_message(self, request: web.Request) -> web.Response:
+    def _message_of(self, request: web.Request) -> tuple[Channel, dict[str, Any]]:
         channel = self._visible(request.match_info["channel"])
         message = channel.messages.get(request.match_info["message"])
         if message is None:
             raise DiscordError(404, 10008, "Unknown Message")
-        return json_response(message)
+        return channel, message
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        return json_response(self._message_of(request)[1])
 
     async def _edit_message(self, request: web.Request) -> web.Response:
-        channel = self._visible(request.match_info["channel"])
-        message = channel.messages.get(request.match_info["message"])
-        if message is None:
-            raise DiscordError(404, 10008, "Unknown Message")
+        channel, message = self._message_of(request)
         if message["author"]["id"] != self.bot_user["id"]:
             raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
         if channel.archived:

@@ -92,6 +92,7 @@ class RateLimits:
     global_window: Window = field(init=False)
     invalid: deque[float] = field(default_factory=deque)
     limited_count: int = 0  # 429s answered, of any scope
+    requests: int = 0  # every request checked
 
     def __post_init__(self) -> None:
         self.global_window = Window(self.global_per_second, 1.0)
@@ -99,6 +100,7 @@ class RateLimits:
     def check(self, bucket: str, major: str, *, counts_globally: bool = True) -> Answer:
         """Admit one request to `bucket` for the top-level resource `major`, or answer its 429."""
         now = self.clock()
+        self.requests += 1
         if self.banned(now):
             return Answer(headers={}, status=429, body="error code: 1015")
         limit, per_seconds = self.routes.get(bucket, self.default)

@@ -363,7 +363,7 @@ class TicketBot(discord.Client):
             )
             return
         if command == "status":
-            state = desk.state(ticket_id)
+            state = await self._ticket(ticket_id)
             visible = state is not None and (staff or state["submitter_id"] == str(interaction.user.id))
             reply = (
                 core.ticket_status(state)

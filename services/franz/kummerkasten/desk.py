@@ -1,11 +1,11 @@
-"""The bot's side of the ticket lifecycle, read from Kafka in two worker threads.
+"""The bot's side of the ticket lifecycle, read from the event log in a worker thread: the outcome of each
+command the bot sent (so staff read "done" or the refusal's reason, not just "sent"), and every event for
+the staff desk to show in Discord. Ticket states are not kept here: the bot asks sachbearbeiter's read
+API, so its memory does not grow with the number of tickets.
 
-- the current state of every ticket, from the compacted state topic (for `/ticket-status`);
-- the event log, in the bot's own consumer group: the outcome of each command the bot sent (so staff read
-  "done" or the refusal's reason, not just "sent"), and every event for the staff desk to show in Discord.
-  Offsets are committed after the desk acted (or Discord refused), so a restart does not skip an event;
-  the events of the first poll after a start may have been acted on before, and are marked so; a group
-  without offsets starts at the end, so the first start does not announce old tickets.
+Offsets are committed after the desk acted (or Discord refused), so a restart does not skip an event; the
+events of the first poll after a start may have been acted on before, and are marked so; a bot without
+offsets starts at the end of the log, so the first start does not announce old tickets.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from franz import contracts
-from franz.contracts import LifecycleTopics, TicketEvent, TicketState
-from franz.runtime.clients import new_consumer, new_reader
-from franz.runtime.text import summary
+from franz.contracts import LifecycleTopics, TicketEvent
+from franz.runtime.clients import new_consumer
 from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 # Events already acted on; a duplicate event (after a crash upstream) must not act twice.
 ANNOUNCED_MEMORY = 10_000
 BODY_CHARS = 200
-DESK_BATCH = 50  # the view keeps a summary, not whole ticket bodies, for every ticket
+DESK_BATCH = 50
 
 
 class TicketDesk:
@@ -46,16 +45,12 @@ class TicketDesk:
         self.topics = topics
         self.group_id = group_id
         self.on_event = on_event  # (event, maybe acted on before this start)
-        self._states: dict[str, TicketState] = {}
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[TicketEvent]]] = {}
         self._announced: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listening = threading.Event()
         self._threads = [
-            threading.Thread(
-                target=self._guarded, args=(self._follow_state,), name="desk-state", daemon=True
-            ),
             threading.Thread(
                 target=self._guarded, args=(self._follow_events,), name="desk-events", daemon=True
             ),
@@ -74,9 +69,6 @@ class TicketDesk:
     def ready(self) -> bool:
         """True once the event log is assigned to us, so outcomes of new commands will be seen."""
         return self._listening.is_set()
-
-    def state(self, ticket_id: str) -> TicketState | None:
-        return self._states.get(ticket_id)
 
     def expect(self, command_id: str) -> asyncio.Future[TicketEvent]:
         """Register interest in a command's outcome before sending it, so a fast answer is not missed."""
@@ -101,29 +93,6 @@ class TicketDesk:
             except Exception:
                 log.warning("reading the lifecycle topics failed; retrying", exc_info=True)
                 backoff.wait(self._stop)
-
-    def _follow_state(self, backoff: Backoff) -> None:
-        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
-        try:
-            topic = self.topics.state
-            partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
-            if not partitions:
-                return  # stopped before the topic existed
-            assigned = [TopicPartition(topic, p) for p in range(partitions)]
-            consumer.assign(assigned)
-            consumer.seek_to_beginning(*assigned)
-            backoff.reset()
-            while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        if record.value is not None:
-                            state = contracts.decode_state(record.value)
-                            self._states[state["ticket_id"]] = {
-                                **state,
-                                "body": summary(state["body"], BODY_CHARS),
-                            }
-        finally:
-            consumer.close()
 
     def _follow_events(self, backoff: Backoff) -> None:
         consumer = new_consumer(

@@ -150,13 +150,20 @@ class StaffDesk:
         if kind == "TicketAssigned" and thread is not None:
             assignee = event["payload"]["assignee"]["id"]
             if assignee.startswith("discord:") and assignee[8:].isdigit():
+                await self._awake(thread)
                 await self._call(
                     thread.add_user(discord.Object(int(assignee[8:]))), "add the assignee to the thread"
                 )
         elif kind == "TicketClosed":
             if thread is not None:
+                await self._awake(thread)
                 await self._call(
-                    thread.send(posts.closed_line(event), allowed_mentions=only_role(None)), "say closed"
+                    thread.send(
+                        posts.closed_line(event),
+                        view=self._reopen_button(state),
+                        allowed_mentions=only_role(None),
+                    ),
+                    "say closed",
                 )
                 await self._call(thread.edit(archived=True, locked=True), "lock the thread")
             await self.tell_submitter(state, event, team=team, maybe_done=maybe_done)
@@ -271,6 +278,22 @@ class StaffDesk:
             "edit the desk post",
         )
 
+    async def _awake(self, thread: discord.Thread) -> None:
+        """Discord archives a quiet thread by itself (after a week here); it is unarchived before the desk
+        acts in it, since an archived thread refuses new members (code 50083)."""
+        if thread.archived and not thread.locked:
+            await self._call(thread.edit(archived=False), "unarchive the thread")
+
+    def _reopen_button(self, state: TicketState) -> discord.ui.View:
+        """A Reopen button for the submitter while reopening is allowed (staff use the desk post's)."""
+        view = discord.ui.View(timeout=None)
+        if self.reopen_days > 0:
+            view.add_item(
+                discord.ui.Button(label="Reopen", custom_id=posts.custom_id("reopen", state["ticket_id"]))
+            )
+        view.stop()
+        return view
+
     async def _thread(self, links: DiscordLinks) -> discord.Thread | None:
         """The ticket's thread; a thread a moderator deleted is opened anew, once, with a note."""
         if "thread_id" not in links:
@@ -329,58 +352,55 @@ class StaffDesk:
         self, state: TicketState, event: TicketEvent, *, team: Team | None, maybe_done: bool
     ) -> None:
         """A direct message with the reason and the transcript, and a Reopen button while reopening is
-        allowed; the team's transcripts channel gets the staff transcript. People can refuse DMs
-        (403, code 50007): that is an answer, not a failure to retry."""
-        history = await asyncio.to_thread(self.tickets.history, state["ticket_id"]) or []
+        allowed; the team's transcripts channel gets the staff transcript. Each is looked for first when
+        the event may have been handled before. People can refuse DMs (403, code 50007): that is an
+        answer, not a failure to retry."""
+        ticket_id = state["ticket_id"]
+        history = await asyncio.to_thread(self.tickets.history, ticket_id) or []
         if team is not None and team.transcripts_channel_id is not None:
             transcripts = await self._text_channel(team.transcripts_channel_id)
-            transcript = posts.transcript(history, for_staff=True)
-            await self._call(
-                transcripts.send(
-                    posts.transcript_caption(state),
-                    file=discord.File(io.BytesIO(transcript.encode()), filename=f"{state['ticket_id']}.txt"),
-                    allowed_mentions=only_role(None),
-                ),
-                "post the transcript",
-            )
+            caption = posts.transcript_caption(state)
+            if not (maybe_done and await self._already_sent(transcripts, caption)):
+                await self._call(
+                    transcripts.send(
+                        caption,
+                        file=_text_file(posts.transcript(history, for_staff=True), ticket_id),
+                        allowed_mentions=only_role(None),
+                    ),
+                    "post the transcript",
+                )
         submitter = state["submitter_id"]
         if not submitter or not submitter.isdigit():
             metrics.CLOSE_NOTICES.labels("no_submitter").inc()
             return
+        notice = posts.closed_notice(event, reopen_days=self.reopen_days)
         try:
             channel = await self.client.create_dm(discord.Object(id=int(submitter)))
-            if maybe_done and await self._already_told(channel, event):
+            if maybe_done and await self._already_sent(channel, notice):
                 return
-            view = discord.ui.View(timeout=None)
-            if self.reopen_days > 0:
-                view.add_item(
-                    discord.ui.Button(label="Reopen", custom_id=posts.custom_id("reopen", state["ticket_id"]))
-                )
-            view.stop()
-            transcript = posts.transcript(history, for_staff=False)
             await channel.send(
-                posts.closed_notice(event, reopen_days=self.reopen_days),
-                file=discord.File(io.BytesIO(transcript.encode()), filename=f"{state['ticket_id']}.txt"),
-                view=view,
+                notice,
+                file=_text_file(posts.transcript(history, for_staff=False), ticket_id),
+                view=self._reopen_button(state),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.Forbidden:
             metrics.CLOSE_NOTICES.labels("dms_closed").inc()
-            log.info("submitter does not accept direct messages", extra={"ticket_id": state["ticket_id"]})
+            log.info("submitter does not accept direct messages", extra={"ticket_id": ticket_id})
             return
         except discord.HTTPException as error:
             metrics.CLOSE_NOTICES.labels("failed").inc()
             log.warning(
-                "telling the submitter failed",
-                extra={"ticket_id": state["ticket_id"], "status": error.status},
+                "telling the submitter failed", extra={"ticket_id": ticket_id, "status": error.status}
             )
             return
         metrics.CLOSE_NOTICES.labels("sent").inc()
 
-    async def _already_told(self, channel: discord.DMChannel, event: TicketEvent) -> bool:
-        notice = posts.closed_notice(event, reopen_days=self.reopen_days)
-        async for message in channel.history(limit=20):
-            if message.content == notice:
+    async def _already_sent(self, channel: discord.abc.Messageable, content: str) -> bool:
+        """Whether the bot's recent messages in `channel` already say `content`."""
+        me = self.client.user
+        async for message in channel.history(limit=LOOKBACK_MESSAGES):
+            if me is not None and message.author.id == me.id and message.content == content:
                 return True
         return False
 
@@ -390,3 +410,7 @@ class StaffDesk:
         if self.reopen_days <= 0 or closed_at is None:
             return False
         return now - datetime.datetime.fromisoformat(closed_at) <= datetime.timedelta(days=self.reopen_days)
+
+
+def _text_file(text: str, ticket_id: str) -> discord.File:
+    return discord.File(io.BytesIO(text.encode()), filename=f"{ticket_id}.txt")
