@@ -20,6 +20,7 @@ from tests.integration.lifecycle import Lifecycle
 def sachbearbeiter(lifecycle: Lifecycle) -> tuple[LifecycleTopics, str]:
     """sachbearbeiter running on fresh topics, and the URL of its read API."""
     service = lifecycle.start()
+    service.wait_until_ready()  # its read API answers from then on
     return LifecycleTopics(**lifecycle.topics), f"http://127.0.0.1:{service.metrics_port}"
 
 
