@@ -313,6 +313,10 @@ def test_dump_commands_prints_the_registered_payloads_without_discord() -> None:
         "ticket-assign",
         "ticket-close",
         "ticket-comment",
+        "ticket-reopen",
+        "reply",
+        "tickets",
+        "my-tickets",
     }
     options = {option["name"]: option for option in by_name["ticket"]["options"]}
     assert options["message"] == {
