@@ -281,8 +281,13 @@ def test_queues_unclaim_reply_without_the_intent_and_a_deleted_thread(
             )
             assert [c["payload"]["text"] for c in comments] == ["we are on it"]
 
-            # Claim, then Unclaim: the post offers Claim again.
+            # Claim a ticket whose thread Discord archived for quiet: it is unarchived, the staffer added.
+            await desk.api.channels.auto_archive(thread.id)
             await desk.answer(await desk.press(post["id"], f"franz:claim:{first}", desk.staffer))
+            await eventually(lambda: desk.staffer["id"] in thread.members)
+            assert not thread.archived
+
+            # Then Unclaim: the post offers Claim again.
             unclaimed = await desk.answer(
                 await desk.press(post["id"], f"franz:unclaim:{first}", desk.staffer)
             )

@@ -127,6 +127,10 @@ class Channels:
         await self._announce_thread(thread)
         return thread.id
 
+    async def auto_archive(self, thread_id: str) -> None:
+        """Discord archives a thread nobody wrote in for its auto_archive_duration."""
+        await self._set_archived(self._live(thread_id), True)
+
     async def delete_channel(self, channel_id: str) -> None:
         """A moderator deletes a channel or thread."""
         channel = self._live(channel_id)
