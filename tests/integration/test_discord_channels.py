@@ -267,6 +267,7 @@ def test_discord_py_follows_the_rate_limit_headers_and_a_blind_burst_gets_429s()
 
 def test_the_global_limit_answers_429_global_and_a_silent_connection_is_closed_with_4009() -> None:
     async def scenario(api: LocalDiscordApi) -> None:
+        api.gateway.heartbeat_timeout_ms = 1500
         api.limits.global_window.limit = 3
         channel_ids = [api.channels.add_channel(GUILD, f"c{n}") for n in range(4)]
         headers = {"Authorization": f"Bot {TOKEN}", "Content-Type": "application/json"}

@@ -81,6 +81,7 @@ class LocalDiscordApi:
         token: str = TOKEN,
         guild_ids: Iterable[int] = (),
         heartbeat_interval_ms: int = 41_250,
+        heartbeat_timeout_ms: int | None = None,
     ) -> None:
         self.application_id = application_id
         self.bot_user = {
@@ -103,6 +104,7 @@ class LocalDiscordApi:
             application_id=application_id,
             guilds=lambda: [guild.as_gateway() for guild in self.channels.guilds.values()],
             heartbeat_interval_ms=heartbeat_interval_ms,
+            heartbeat_timeout_ms=heartbeat_timeout_ms,
         )
         self.channels = Channels(
             bot_user=self.bot_user, gateway=self.gateway, ids=self._ids, dms_closed=self.dms_closed

@@ -6,12 +6,13 @@ unavailable, a `resume_gateway_url`), then GUILD_CREATE for each configured guil
 with 4004 Authentication failed, a privileged intent that was not granted with 4014. RESUME (op 6) of a
 known session replays the dispatches the client missed and ends with RESUMED; an unknown session gets
 INVALID_SESSION (op 9, not resumable). Closing with 1000 or 1001 ends the session, any other close keeps
-it resumable. A connection silent for one and a half heartbeat intervals is closed with 4009 Session timed
-out, which ends its session. Dispatches go to the sessions whose intents ask for them; a guild message
-reaches a session without the Message Content intent with its content removed. `compress=zlib-stream`
-is served for real: one zlib context per connection, each payload a binary frame ending in the
-Z_SYNC_FLUSH suffix. Anything else (no compression, or `zstd-stream`, for which the standard library has
-no compressor before Python 3.14) is answered in text frames, which clients never decompress.
+it resumable. A connection silent for one and a half heartbeat intervals (at least 5 s) is closed with
+4009 Session timed out, which ends its session. Dispatches go to the sessions whose intents ask for
+them; a guild message reaches a session without the Message Content intent with its content removed.
+`compress=zlib-stream` is served for real: one zlib context per connection, each payload a binary frame
+ending in the Z_SYNC_FLUSH suffix. Anything else (no compression, or `zstd-stream`, for which the
+standard library has no compressor before Python 3.14) is answered in text frames, which clients never
+decompress.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ GUILD_MESSAGES_INTENT = 1 << 9
 DIRECT_MESSAGES_INTENT = 1 << 12
 MESSAGE_CONTENT_INTENT = 1 << 15
 HEARTBEAT_GRACE = 1.5  # intervals without any frame before the connection counts as dead
+# Tests beat every half second; a busy CI machine may stall a bot that long, which is not a dead connection.
+HEARTBEAT_TIMEOUT_FLOOR_MS = 5_000
 MAX_CLIENT_PAYLOAD_BYTES = 4096  # larger payloads from a client are closed with 4002
 ZLIB_SUFFIX = b"\x00\x00\xff\xff"
 SESSION_START_TOTAL = 1000  # IDENTIFY calls per 24 hours
@@ -110,6 +113,7 @@ class LocalGateway:
         application_id: int,
         guilds: Callable[[], Iterable[dict[str, Any]]] = list,
         heartbeat_interval_ms: int = 41_250,
+        heartbeat_timeout_ms: int | None = None,
         granted_intents: int = 0,
     ) -> None:
         self.token = token
@@ -117,6 +121,9 @@ class LocalGateway:
         self.application_id = application_id
         self.guilds = guilds  # each guild as GUILD_CREATE carries it, read at every IDENTIFY
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.heartbeat_timeout_ms = heartbeat_timeout_ms or max(
+            int(heartbeat_interval_ms * HEARTBEAT_GRACE), HEARTBEAT_TIMEOUT_FLOOR_MS
+        )
         self.granted_intents = granted_intents  # privileged intents enabled "in the Developer Portal"
         self.sessions: dict[str, Session] = {}
         self.identifies: list[float] = []  # monotonic times of accepted IDENTIFYs (session start limit)
@@ -201,7 +208,7 @@ class LocalGateway:
         try:
             while True:
                 try:
-                    message = await ws.receive(timeout=self.heartbeat_interval_ms / 1000 * HEARTBEAT_GRACE)
+                    message = await ws.receive(timeout=self.heartbeat_timeout_ms / 1000)
                 except TimeoutError:  # a client that stopped heartbeating is a dead connection
                     timed_out = True
                     await self._close(ws, SESSION_TIMED_OUT, "Session timed out.")
