@@ -1,8 +1,9 @@
 """A real Prometheus (Debian's package) on loopback, scraping the local services with the chart's alerts.
 
 It scrapes and evaluates every second, so a test sees a counter move within a few seconds, and loads the
-rules the umbrella chart ships, rendered with their `for:` durations divided by `for_divisor` so that an
-alert meant to wait 10 minutes fires within seconds in a test (the rules file itself stays as shipped).
+rules the umbrella chart ships, rendered with their `for:` durations divided by `for_divisor` (and, for an
+alert whose expression itself spans minutes, its windows by `window_divisor`) so that an alert meant to
+wait 10 minutes fires within seconds in a test (the rules file itself stays as shipped).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from franz.devstack.tools import tool
 RULES_FILE = REPOSITORY_ROOT / "charts" / "franz" / "files" / "prometheus-rules.yaml"
 INTERVAL = "1s"
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+# A range selector's window or an offset: the time spans of an expression.
+_WINDOW = re.compile(r"(?P<before>\[|\boffset )(?P<duration>(\d+(ms|s|m|h|d))+)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -39,16 +42,26 @@ def duration_seconds(duration: str) -> float:
     return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
-def render_rules(*, for_divisor: float = 1.0, rules_file: Path = RULES_FILE) -> dict[str, Any]:
-    """The chart's rule groups with every `for:` divided by `for_divisor` (at least 1s, Prometheus's
-    smallest useful wait at our evaluation interval); expressions are left exactly as shipped."""
+def render_rules(
+    *, for_divisor: float = 1.0, window_divisor: float = 1.0, rules_file: Path = RULES_FILE
+) -> dict[str, Any]:
+    """The chart's rule groups with every `for:` divided by `for_divisor` and every time window of the
+    expressions (`[15m]` ranges, `offset 10m`) by `window_divisor`, each at least 1s, so an alert meant to
+    wait minutes fires within seconds in a test; everything else is left exactly as shipped."""
     rules: dict[str, Any] = yaml.safe_load(rules_file.read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "for" in rule:
-                seconds = max(1, round(duration_seconds(rule["for"]) / for_divisor))
-                rule["for"] = f"{seconds}s"
+                rule["for"] = _divided(rule["for"], for_divisor)
+            if window_divisor != 1:
+                rule["expr"] = _WINDOW.sub(
+                    lambda found: found["before"] + _divided(found["duration"], window_divisor), rule["expr"]
+                )
     return rules
+
+
+def _divided(duration: str, divisor: float) -> str:
+    return f"{max(1, round(duration_seconds(duration) / divisor))}s"
 
 
 def prometheus_config() -> dict[str, Any]:
@@ -78,6 +91,7 @@ class LocalPrometheus(StartedInWith):
         *,
         port: int | None = None,
         for_divisor: float = 1.0,
+        window_divisor: float = 1.0,
         data_dir: Path | None = None,
     ) -> None:
         if port is not None and not port_is_free(port):
@@ -85,6 +99,7 @@ class LocalPrometheus(StartedInWith):
         self.port = port or free_port()
         self.targets = dict(targets or {})
         self.for_divisor = for_divisor
+        self.window_divisor = window_divisor
         self._owns_data_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-prometheus-"))
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,7 +109,9 @@ class LocalPrometheus(StartedInWith):
     def start(self, *, timeout: float = 60.0) -> float:
         """Write the configuration and rules, start the server; returns the seconds until `/-/ready`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "rules.yaml").write_text(yaml.safe_dump(render_rules(for_divisor=self.for_divisor)))
+        (self.data_dir / "rules.yaml").write_text(yaml.safe_dump(
+            render_rules(for_divisor=self.for_divisor, window_divisor=self.window_divisor)
+        ))
         config = self.data_dir / "prometheus.yaml"
         config.write_text(yaml.safe_dump(prometheus_config()))
         (self.data_dir / "targets").mkdir(exist_ok=True)  # Prometheus watches it only if it exists at start
