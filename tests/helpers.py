@@ -21,6 +21,7 @@ from kubernetes import config
 from kubernetes.client import ApiClient
 
 from franz.devstack.process import ManagedProcess, free_port
+from franz.devstack.prometheus import LocalPrometheus
 from franz_operator.exceptions import KubeError
 from franz_operator.kube import Kind, Kube
 
@@ -106,6 +107,21 @@ class ServiceProcess(ManagedProcess):
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     total += sample.value
         return total
+
+
+def start_scraped(
+    prometheus: LocalPrometheus, service: str, *, env: dict[str, str], log_dir: Path, namespace: str
+) -> tuple[str, ServiceProcess]:
+    """Start a service as a process, ready, that `prometheus` scrapes in `namespace`; returns the scrape
+    target's name (unique) and the process. Scraped once before it returns, so a workload started after
+    it shows as an increase from the series' zeros."""
+    process = ServiceProcess(service, env=env, log_dir=log_dir)
+    process.start()
+    process.wait_until_ready()
+    name = f"{service}-{process.metrics_port}"
+    prometheus.scrape(name, [f"127.0.0.1:{process.metrics_port}"], namespace=namespace)
+    wait_until(lambda: prometheus.query(f'up{{service="{name}"}} == 1'), timeout=60)
+    return name, process
 
 
 FRANZ = [sys.executable, "-m", "franz"]

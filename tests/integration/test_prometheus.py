@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,32 +19,38 @@ from franz.devstack.kafka import LocalKafka, ensure_topics
 from franz.devstack.prometheus import RULES_FILE, LocalPrometheus, duration_seconds
 from franz.runtime.clients import new_producer
 from tests.conftest import TEST_FOR_DIVISOR
-from tests.helpers import ServiceProcess, wait_until
+from tests.helpers import ServiceProcess, start_scraped, wait_until
 
 # Prometheus's answer takes a few scrape and evaluation rounds (1 s each) plus the scaled `for:`.
 ALERT_DEADLINE = 120.0
 
-Scraped = Callable[..., ServiceProcess]
+
+@dataclass
+class Scraped:
+    """Starts services that Prometheus scrapes in a namespace of this test's own, so no other test's
+    services share its alerts' label sets; stopped and forgotten at the test's end."""
+
+    prometheus: LocalPrometheus
+    log_dir: Path
+    namespace: str = field(default_factory=lambda: f"t-{uuid.uuid4().hex[:8]}")
+    started: list[tuple[str, ServiceProcess]] = field(default_factory=list)
+
+    def __call__(self, service: str, **env: str) -> ServiceProcess:
+        name, process = start_scraped(
+            self.prometheus, service, env=env, log_dir=self.log_dir, namespace=self.namespace
+        )
+        self.started.append((name, process))
+        return process
+
+    def firing(self, alert: str, **labels: str) -> bool:
+        return self.prometheus.firing(alert, namespace=self.namespace, **labels)
 
 
 @pytest.fixture
 def scraped(prometheus: LocalPrometheus, tmp_path: Path) -> Iterator[Scraped]:
-    """Start a service as a process that Prometheus scrapes; stopped and forgotten at the test's end."""
-    started: list[tuple[str, ServiceProcess]] = []
-
-    def start(service: str, **env: str) -> ServiceProcess:
-        process = ServiceProcess(service, env=env, log_dir=tmp_path)
-        process.start()
-        process.wait_until_ready()
-        name = f"{service}-{uuid.uuid4().hex[:8]}"
-        prometheus.scrape(name, [f"127.0.0.1:{process.metrics_port}"])
-        started.append((name, process))
-        # Scraped once before any traffic, so the workload shows as an increase from the series' zeros.
-        wait_until(lambda: prometheus.query(f'up{{service="{name}"}} == 1'), timeout=60)
-        return process
-
-    yield start
-    for name, process in started:
+    services = Scraped(prometheus, tmp_path)
+    yield services
+    for name, process in services.started:
         prometheus.scrape(name, [])
         process.kill()
 
@@ -99,8 +105,8 @@ def test_prometheus_scrapes_a_running_service(
     # Before any traffic, the service's own labels (honoured) and the series at 0 (initialised at start).
     instance = f"127.0.0.1:{normaliser.process.metrics_port}"
     zero = prometheus.query(
-        f'franz_records_total{{service="aufbereitung", namespace="local", instance="{instance}",'
-        f' topic="{normaliser.dlq}", outcome="dlq_json_decode_error"}} == 0'
+        f'franz_records_total{{service="aufbereitung", namespace="{scraped.namespace}",'
+        f' instance="{instance}", topic="{normaliser.dlq}", outcome="dlq_json_decode_error"}} == 0'
     )
     assert len(zero) == 1
 
@@ -135,7 +141,7 @@ def test_dead_letters_growing_fires_when_invalid_records_pour_in(
     normaliser = _aufbereitung(kafka, scraped)
     _produce(kafka.bootstrap, normaliser.source, [b"{this is not json"] * 30)
     wait_until(
-        lambda: prometheus.firing(
+        lambda: scraped.firing(
             "FranzDeadLettersGrowing", topic=normaliser.dlq, outcome="dlq_json_decode_error"
         ),
         timeout=ALERT_DEADLINE,
@@ -170,7 +176,7 @@ def test_a_webhook_alert_fires_while_discord_answers_with_its_fault(
     with LocalDiscordWebhook() as webhook:
         setattr(webhook, fault, True)
         _alerting(kafka, scraped, webhook)
-        wait_until(lambda: prometheus.firing(alert, namespace="local"), timeout=ALERT_DEADLINE, interval=0.5)
+        wait_until(lambda: scraped.firing(alert), timeout=ALERT_DEADLINE, interval=0.5)
 
 
 def test_batches_failing_fires_while_the_output_topic_is_missing(
@@ -180,7 +186,7 @@ def test_batches_failing_fires_while_the_output_topic_is_missing(
     valid = {"username": "alice", "message": "help", "timestamp": "2026-11-21T10:00:00.000Z"}
     _produce(kafka.bootstrap, normaliser.source, [json.dumps(valid).encode()])
     wait_until(
-        lambda: prometheus.firing("FranzBatchesFailing", service="aufbereitung", error="KafkaTimeoutError"),
+        lambda: scraped.firing("FranzBatchesFailing", service="aufbereitung", error="KafkaTimeoutError"),
         timeout=ALERT_DEADLINE,
         interval=0.5,
     )

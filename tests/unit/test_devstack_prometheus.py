@@ -58,7 +58,8 @@ def test_rendering_can_divide_the_expressions_windows_too(tmp_path: Path) -> Non
     assert group["rules"] == [
         {
             "alert": "A",
-            "expr": "increase(a_total[15s]) > 10 and b offset 10s < b and rate(c[90s]) > 0 and d{window='5m'}",
+            "expr": "increase(a_total[15s]) > 10 and b offset 10s < b and rate(c[90s]) > 0"
+            " and d{window='5m'}",
         }
     ]
     assert render_rules(rules_file=rules)["groups"][0]["rules"][0]["expr"] == expr

@@ -16,6 +16,7 @@ from franz.devstack.prometheus import PrometheusApi
 
 COLUMNS = 3
 PANEL_INCHES = (6.0, 3.2)
+LEGEND_ENTRIES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +72,15 @@ def _draw(data: PanelData, ax: Axes) -> None:
         ax.text(0.5, 0.5, f"{lines[0].last():.4g}", ha="center", va="center", fontsize=28)
         return
     end = max(line.times[-1] for line in lines)
+    named = 0
     for line in lines:
-        ax.plot([(t - end) / 60 for t in line.times], line.values, label=line.name, linewidth=1)
+        # Zero lines are drawn but left out of the legend, which would otherwise bury the panel.
+        labelled = named < LEGEND_ENTRIES and any(value for value in line.values if math.isfinite(value))
+        named += labelled
+        label = line.name if labelled else "_nolegend_"
+        ax.plot([(t - end) / 60 for t in line.times], line.values, label=label, linewidth=1)
     ax.set_xlabel("minutes before the last point", fontsize=8)
     ax.set_ylabel(data.panel.unit, fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="upper left")
+    if named:
+        ax.legend(fontsize=6, loc="upper left")
