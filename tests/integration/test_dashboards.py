@@ -8,9 +8,7 @@ The workload runs once for the module; each dashboard is then checked panel by p
 
 from __future__ import annotations
 
-import base64
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +27,11 @@ from franz.devstack.kafka import LocalKafka
 from franz.devstack.kube import LocalControlPlane
 from franz.devstack.prometheus import LocalPrometheus
 from franz.runtime.clients import new_producer
-from franz_operator.constants import GROUP, KIND, VERSION
-from franz_operator.kube import PIPELINE, Kube
-from tests.helpers import ServiceProcess, start_scraped, wait_until
+from franz_operator.kube import Kube
+from tests.helpers import NAMESPACE, ServiceProcess, exhaust_bucket, pipeline_env, start_scraped, wait_until
 from tests.integration.test_kummerkasten import GUILD_ID, interaction, user
 from tests.integration.test_kummerkasten import slash as ticket
-from tests.integration.test_operator import NAMESPACE
+from tests.integration.test_operator import admin_spec, create_pipeline, secret, wait_condition
 
 TOKEN = "dashboards-test-token"  # the Discord emulator's bot token
 STAFF_ROLE = "700000000000000099"
@@ -92,32 +89,11 @@ def _staff(
     _answer(emulator, interaction(data, application_id=application_id, author=author, roles=roles))
 
 
-def _pipeline(kube: Kube, namespace: str, bootstrap: str, prefix: str, **secrets: Any) -> dict[str, Any]:
-    roles = ("intake", "formatted", "errors", "commands", "events", "state")
-    spec = {
-        "kafka": {"bootstrapServers": bootstrap, "topicBackend": "admin"},
-        "topicDefaults": {"partitions": 2, "replicas": 1},
-        "topics": {role: {"name": f"{prefix}-{role}"} for role in roles},
-        "secrets": secrets,
-    }
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": prefix}, "spec": spec}
-    kube.create(PIPELINE, namespace, body)
-    return {role: f"{prefix}-{role}" for role in roles}
-
-
-def _ready(kube: Kube, namespace: str, name: str) -> bool:
-    conditions = ((kube.get(PIPELINE, namespace, name) or {}).get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def _exhaust_bucket(webhook: LocalDiscordWebhook) -> None:
-    """Another poster on the same webhook takes the whole bucket, as on Discord, where the bucket is the
-    webhook's: absturz's next request inside the window is answered 429."""
-    for _ in range(webhook.rate_limit):
-        request = urllib.request.Request(
-            webhook.url, data=b'{"content": "deploy finished"}', headers={"Content-Type": "application/json"}
-        )
-        urllib.request.urlopen(request, timeout=10).close()
+def _pipeline(kube: Kube, namespace: str, bootstrap: str, prefix: str, webhook_secret: str) -> dict[str, str]:
+    """A pipeline with the admin backend whose topics are `<prefix>-<role>`; returns them by role."""
+    spec = admin_spec(bootstrap, prefix, secrets={"discordWebhook": {"name": webhook_secret, "key": "url"}})
+    create_pipeline(kube, namespace, spec, name=prefix)
+    return {role: topic["name"] for role, topic in spec["topics"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +108,7 @@ def workload(
     logs = tmp_path_factory.mktemp("dashboards-logs")
     kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     webhook = LocalDiscordWebhook(rate_limit=3, per_seconds=10).start()
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "discord-webhook", "namespace": namespace},
-            "data": {"url": base64.b64encode(webhook.url.encode()).decode()},
-        }
-    )
+    secret(kube, namespace, "discord-webhook", {"url": webhook.url})
     api = LocalDiscordApi(token=TOKEN, guild_ids=[GUILD_ID])
     emulator = DiscordApiThread(api).start()
     processes: list[tuple[str, ServiceProcess]] = []
@@ -160,59 +129,21 @@ def workload(
             OPERATOR_RESYNC_SECONDS="2",
         )
         prefix = f"dash-{uuid.uuid4().hex[:6]}"
-        topics = _pipeline(
-            kube, namespace, kafka.bootstrap, prefix, discordWebhook={"name": "discord-webhook", "key": "url"}
-        )
+        topics = _pipeline(kube, namespace, kafka.bootstrap, prefix, "discord-webhook")
         # A second pipeline whose webhook Secret does not exist: not Ready, as the operator panels show.
-        _pipeline(
-            kube,
-            namespace,
-            kafka.bootstrap,
-            f"{prefix}-b",
-            discordWebhook={"name": "no-such-secret", "key": "url"},
-        )
-        wait_until(lambda: _ready(kube, namespace, prefix), timeout=90)
-        bootstrap = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
-        formatted_dlq, commands_dlq = f"{topics['formatted']}-dlq", f"{topics['commands']}-dlq"
-        lifecycle = {
-            "FORMATTED_TOPIC": topics["formatted"],
-            "COMMANDS_TOPIC": topics["commands"],
-            "EVENTS_TOPIC": topics["events"],
-            "STATE_TOPIC": topics["state"],
-        }
-        start(
-            "aufbereitung",
-            **bootstrap,
-            SOURCE_TOPIC=topics["intake"],
-            TARGET_TOPIC=topics["formatted"],
-            DLQ_TOPIC=formatted_dlq,
-            GROUP_ID=f"{prefix}-aufbereitung",
-        )
-        start(
-            "sachbearbeiter",
-            **bootstrap,
-            **lifecycle,
-            COMMANDS_DLQ_TOPIC=commands_dlq,
-            SACHBEARBEITER_GROUP_ID=f"{prefix}-sachbearbeiter",
-        )
-        start(
-            "absturz",
-            **bootstrap,
-            KAFKA_TOPICS=",".join([topics["errors"], formatted_dlq, commands_dlq]),
-            CONSUMER_GROUP=f"{prefix}-absturz",
-            DISCORD_WEBHOOK_URL=webhook.url,
-            ALERT_BATCH_WINDOW_SECONDS="0.5",
-        )
+        _pipeline(kube, namespace, kafka.bootstrap, f"{prefix}-b", "no-such-secret")
+        wait_condition(kube, namespace, prefix, "Ready", "True", timeout=90)
+        env = pipeline_env(kafka.bootstrap, topics, group_prefix=prefix)
+        for service in ("aufbereitung", "sachbearbeiter"):
+            start(service, **env[service])
+        start("absturz", **env["absturz"], DISCORD_WEBHOOK_URL=webhook.url)
         start(
             "kummerkasten",
-            **bootstrap,
-            **lifecycle,
+            **env["kummerkasten"],
             DISCORD_TOKEN=TOKEN,
             DISCORD_API_BASE=emulator.base,
             DISCORD_GUILD_ID=str(GUILD_ID),
-            KAFKA_TOPIC=topics["intake"],
             STAFF_ROLE_ID=STAFF_ROLE,
-            KUMMERKASTEN_GROUP_ID=f"{prefix}-kummerkasten",
         )
         emulator.wait_until_connected(timeout=120)
 
@@ -233,7 +164,7 @@ def workload(
 
         # Broken records straight into the intake: three identical (absturz collapses them into one
         # embed) and one without a message; absturz meets a bucket another poster has emptied.
-        _exhaust_bucket(webhook)
+        exhaust_bucket(webhook)
         producer = new_producer(kafka.bootstrap, client_id="test-dashboards")
         for value in [b"{this is not json"] * 3 + [b'{"username": "x", "timestamp": "2026-11-21T10:00:00Z"}']:
             producer.send(topics["intake"], value=value)
