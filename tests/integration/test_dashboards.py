@@ -8,6 +8,7 @@ The workload runs once for the module; each dashboard is then checked panel by p
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,10 +26,19 @@ from franz.devstack.discord_api import DiscordApiThread, InteractionRecord, Loca
 from franz.devstack.discord_webhook import LocalDiscordWebhook
 from franz.devstack.kafka import LocalKafka
 from franz.devstack.kube import LocalControlPlane
+from franz.devstack.process import free_port
 from franz.devstack.prometheus import LocalPrometheus
 from franz.runtime.clients import new_producer
 from franz_operator.kube import Kube
-from tests.helpers import NAMESPACE, ServiceProcess, exhaust_bucket, pipeline_env, start_scraped, wait_until
+from tests.helpers import (
+    FRANZ,
+    NAMESPACE,
+    ServiceProcess,
+    exhaust_bucket,
+    pipeline_env,
+    start_scraped,
+    wait_until,
+)
 from tests.integration.test_kummerkasten import GUILD_ID, interaction, user
 from tests.integration.test_kummerkasten import slash as ticket
 from tests.integration.test_operator import admin_spec, create_pipeline, secret, wait_condition
@@ -237,3 +247,36 @@ def test_every_dashboard_is_drawn_as_a_png_with_its_panels(workload: Workload) -
         assert width >= 1000
         assert height >= 200 * -(-len(rendered.panels) // 3)
         assert len(image) > 20_000, "a drawn grid of panels, not a blank canvas"
+
+
+def test_franz_dashboards_draws_them_from_a_prometheus_url(
+    workload: Workload, prometheus: LocalPrometheus, tmp_path: Path
+) -> None:
+    since = ["--minutes", str((time.time() - workload.started) / 60), "--namespace", workload.namespace]
+    result = subprocess.run(
+        [*FRANZ, "dashboards", "--png", str(tmp_path), "--prometheus", prometheus.url, *since],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Every panel has data, so none is named as empty.
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'franz-overview.png'}: 15 panels",
+        f"{tmp_path / 'franz-services.png'}: 14 panels",
+        f"{tmp_path / 'franz-tickets.png'}: 15 panels",
+    ]
+    assert all(path.read_bytes().startswith(PNG_SIGNATURE) for path in tmp_path.glob("*.png"))
+
+
+def test_franz_dashboards_without_a_prometheus_says_so_in_one_line(tmp_path: Path) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [*FRANZ, "dashboards", "--png", str(tmp_path), "--prometheus", unreachable],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"franz dashboards: cannot reach Prometheus at {unreachable} (")
+    assert line.endswith("is it running? (franz up --prometheus)")
+    assert list(tmp_path.iterdir()) == []
