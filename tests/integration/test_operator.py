@@ -32,14 +32,10 @@ from franz_operator.constants import (
 )
 from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
 from franz_operator.rbac import CLUSTER_RULES
-from tests.helpers import ServiceProcess, wait_until
+from tests.helpers import NAMESPACE, ServiceProcess, service_account_kubeconfig, wait_until
 from tests.strimzi import write_status
 
-NAMESPACE = Kind("", "v1", "namespaces")
 EVENT = Kind("", "v1", "events")
-SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts")
-CLUSTER_ROLE = Kind("rbac.authorization.k8s.io", "v1", "clusterroles")
-CLUSTER_ROLE_BINDING = Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
 LIFECYCLE = ("commands", "events", "state")
 CHARTS = Path(__file__).resolve().parents[2] / "charts"
 WEBHOOK_URL = "https://discord.com/api/webhooks/123/very-secret-webhook-token"
@@ -52,49 +48,8 @@ def operator_kubeconfig(
 ) -> Path:
     """Credentials of a ServiceAccount bound to exactly `rbac.CLUSTER_RULES`, as the chart deploys it:
     every test of this module then also proves the operator needs no right its ClusterRole lacks."""
-    name = f"franz-operator-{uuid.uuid4().hex[:8]}"
-    namespace = name
-    kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    kube.create(
-        SERVICE_ACCOUNT,
-        namespace,
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}},
-    )
-    rbac_api = "rbac.authorization.k8s.io/v1"
-    kube.create(
-        CLUSTER_ROLE,
-        "",
-        {"apiVersion": rbac_api, "kind": "ClusterRole", "metadata": {"name": name}, "rules": CLUSTER_RULES},
-    )
-    kube.create(
-        CLUSTER_ROLE_BINDING,
-        "",
-        {
-            "apiVersion": rbac_api,
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        },
-    )
-    create_token: list[str | Path] = [
-        kubectl,
-        "--kubeconfig",
-        control_plane.kubeconfig,
-        "create",
-        "token",
-        name,
-        "-n",
-        namespace,
-    ]
-    token = subprocess.run(
-        [*create_token, "--duration", "3h"],  # outlives any run of the suite
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    path = control_plane.write_kubeconfig(
-        tmp_path_factory.mktemp("operator-account") / "kubeconfig", token=token
+    path = service_account_kubeconfig(
+        kube, control_plane, kubectl, tmp_path_factory.mktemp("operator-account"), rules=CLUSTER_RULES
     )
     can_i: list[str | Path] = [kubectl, "--kubeconfig", path, "auth", "can-i"]
     refused = subprocess.run([*can_i, "delete", "namespaces"], capture_output=True, text=True)

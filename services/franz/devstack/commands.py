@@ -1,4 +1,4 @@
-"""The dev stack's commands: `franz prepare`, `kafka`, `cluster`, `image` and `up`.
+"""The dev stack's commands: `franz prepare`, `kafka`, `cluster`, `image`, `up` and `dashboards`.
 
 They exist only where the dev stack is installed (a checkout with `franz[dev]`), never in the image.
 """
@@ -237,6 +237,29 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    import time
+
+    from franz.devstack.dashboard_png import render_dashboards
+    from franz.devstack.dashboards import Window
+    from franz.devstack.prometheus import PrometheusApi
+
+    window = Window.last(args.minutes * 60, end=time.time())
+    for rendered in render_dashboards(
+        PrometheusApi(args.prometheus),
+        args.png,
+        window=window,
+        namespace=args.namespace,
+        service=args.service,
+    ):
+        empty = [data.panel.title for data in rendered.panels if not data.shown()]
+        print(
+            f"{rendered.path}: {len(rendered.panels)} panels"
+            + (f", no data in: {', '.join(empty)}" if empty else "")
+        )
+    return 0
+
+
 def _print_alerts(payload: dict[str, object]) -> None:
     """What the local Discord webhook receives, one line per embed, so alerts show in `franz up`."""
     embeds = payload.get("embeds")
@@ -315,6 +338,30 @@ def register_dev_commands(add: AddCommand) -> None:
     )
     image.add_argument(
         "--containerd", type=Path, default=None, help="load it into the node whose containerd listens here"
+    )
+    dashboards = add(
+        "dashboards",
+        cmd_dashboards,
+        "draw the Grafana dashboards' panels from a Prometheus as PNG images (one per dashboard), "
+        "for a look without Grafana",
+    )
+    dashboards.add_argument("--png", type=Path, required=True, metavar="DIR", help="where the images go")
+    dashboards.add_argument(
+        "--prometheus",
+        default="http://127.0.0.1:9090",
+        metavar="URL",
+        help="the Prometheus to query (franz up --prometheus prints its URL; default http://127.0.0.1:9090)",
+    )
+    dashboards.add_argument(
+        "--minutes", type=float, default=60, help="the time range, up to now (default: the last 60)"
+    )
+    dashboards.add_argument(
+        "--namespace", default=".*", help="the dashboards' $namespace, a regular expression (default: all)"
+    )
+    dashboards.add_argument(
+        "--service",
+        default=".*",
+        help="the services dashboard's $service, a regular expression (default: all)",
     )
     up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
     up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")

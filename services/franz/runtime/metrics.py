@@ -37,7 +37,9 @@ CONSUMER_LAG = Gauge(
     ["service", "topic", "partition"],
 )
 LAST_SUCCESS = Gauge(
-    "franz_last_success_timestamp_seconds", "Unix time of the last batch committed.", ["service"]
+    "franz_last_success_timestamp_seconds",
+    "Unix time of the last batch committed (of the start, before the first).",
+    ["service"],
 )
 
 # How dead_letter labels its outputs: one outcome per DLQ error type.
@@ -51,7 +53,9 @@ def initialise(
 ) -> None:
     """Create the loop's known series at 0 before any traffic: a labelled series otherwise appears with its
     first observation, so `rate()` never sees that first increase and panels stay empty after a start.
-    `outputs` maps each topic the service writes to the outcomes it counts there."""
+    `outputs` maps each topic the service writes to the outcomes it counts there. The last commit starts
+    at the start, so a service that never commits while records wait is seen as stalled too."""
+    LAST_SUCCESS.labels(service).set_to_current_time()
     BATCH_SIZE.labels(service)
     BATCH_SECONDS.labels(service)
     for topic, outcomes in outputs.items():
