@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from franz_operator.builders import TopicState
+from franz_operator.builders import TopicState, more_partitions_in_kafka, not_enough_brokers
 from franz_operator.exceptions import KafkaUnavailable
 from franz_operator.pipeline import Topic
 
@@ -24,6 +24,7 @@ REQUEST_TIMEOUT_MS: Final = 10_000
 # Kafka down must become a status quickly, not hold a worker for kafka-python's default 30 s.
 BOOTSTRAP_TIMEOUT_MS: Final = 5_000
 UNKNOWN_TOPIC: Final = 3
+INVALID_REPLICATION_FACTOR: Final = 38
 
 
 @dataclass(slots=True)
@@ -44,6 +45,15 @@ class AdminTopics:
         except KafkaError as error:
             self._forget(bootstrap)
             raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
+
+    def partition_counts(self, bootstrap: str, names: Sequence[str]) -> dict[str, int]:
+        """The partitions of each topic that exists: what Kafka holds when Strimzi refuses to shrink it."""
+        try:
+            described = self._client(bootstrap).describe_topics(list(names))
+        except KafkaError as error:
+            self._forget(bootstrap)
+            raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
+        return {t["name"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
 
     def delete(self, bootstrap: str, names: Sequence[str]) -> list[str]:
         """Delete the topics; returns those that existed."""
@@ -81,7 +91,10 @@ class AdminTopics:
                 wait_for_metadata=True,
             )
             for result in created["topics"]:
-                if result["error_code"] != 0:
+                if result["error_code"] == INVALID_REPLICATION_FACTOR:
+                    topic = by_name[result["name"]]
+                    problems[topic.name] = not_enough_brokers(topic, result["error_message"])
+                elif result["error_code"] != 0:
                     problems[result["name"]] = f"cannot create: {result['error_message']}"
                 else:
                     changes.append(f"created topic {result['name']}")
@@ -142,22 +155,26 @@ class AdminTopics:
 
     @staticmethod
     def _state(topic: Topic, found: dict[str, Any] | None, problem: str | None) -> TopicState:
+        reason = (
+            "NotEnoughBrokers" if problem and problem.startswith("cannot create: Kafka has fewer") else None
+        )
         if found is None or found["error_code"] != 0:
-            return TopicState(topic.role, topic.name, 0, 0, False, problem or "topic does not exist")
+            message = problem or "topic does not exist"
+            return TopicState(topic.role, topic.name, 0, 0, False, message, reason=reason or "TopicsNotReady")
         partitions = len(found["partitions"])
         replicas = len(found["partitions"][0]["replica_nodes"]) if found["partitions"] else 0
+        state = TopicState(
+            topic.role, topic.name, partitions, replicas, True, topic_id=found["topic_id"] or ""
+        )
         if problem:
-            return TopicState(topic.role, topic.name, partitions, replicas, False, problem)
+            return replace(state, ready=False, message=problem)
         if partitions > topic.partitions:
-            message = (
-                f"the topic has {partitions} partitions, the spec asks for {topic.partitions}: "
-                "Kafka cannot remove partitions; set partitions to at least the current count"
-            )
-            return TopicState(topic.role, topic.name, partitions, replicas, False, message)
+            message = more_partitions_in_kafka(topic, partitions, "added outside the pipeline")
+            return replace(state, ready=False, reason="MorePartitionsInKafka", message=message)
         if replicas != topic.replicas:
             message = f"{replicas} replicas, the spec asks for {topic.replicas}: reassign with Kafka's tools"
-            return TopicState(topic.role, topic.name, partitions, replicas, True, message)
-        return TopicState(topic.role, topic.name, partitions, replicas, True)
+            return replace(state, message=message)
+        return state
 
     def _client(self, bootstrap: str) -> KafkaAdminClient:
         with self._guard:
