@@ -88,7 +88,6 @@ class AdminTopics:
                     for name in missing
                 },
                 raise_errors=False,
-                wait_for_metadata=True,
             )
             for result in created["topics"]:
                 if result["error_code"] == INVALID_REPLICATION_FACTOR:
@@ -98,6 +97,10 @@ class AdminTopics:
                     problems[result["name"]] = f"cannot create: {result['error_message']}"
                 else:
                     changes.append(f"created topic {result['name']}")
+            # Only the created ones: waiting for a refused topic to appear would time out as Kafka down.
+            made = [result["name"] for result in created["topics"] if result["error_code"] == 0]
+            if made:
+                admin.wait_for_topics(made, timeout_ms=REQUEST_TIMEOUT_MS)
             described.update({t["name"]: t for t in admin.describe_topics(missing)})
 
         grow = {

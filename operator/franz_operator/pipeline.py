@@ -145,4 +145,7 @@ def partitions_field(role: str) -> str:
 
 
 def replicas_field(role: str) -> str:
-    return f"spec.topics.{role}.replicas" if role in TOPIC_ROLES else "spec.topicDefaults.replicas"
+    """Where a topic's replicas come from: its own field, else topicDefaults (dead-letter topics: always)."""
+    if role in TOPIC_ROLES:
+        return f"spec.topics.{role}.replicas (or spec.topicDefaults.replicas)"
+    return "spec.topicDefaults.replicas"
