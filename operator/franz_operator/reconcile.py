@@ -84,6 +84,9 @@ class Reconciler:
         pipeline = from_body(body)
         try:
             deleted = self._delete_topics(pipeline)
+        except TopicsNotDeleted as waiting:  # deleted already: only Strimzi can finish it
+            self._post_event(body, warning=True, reason="DeleteBlocked", message=str(waiting))
+            raise
         except OperatorError as error:
             message = (
                 f"cannot delete the topics yet ({error}); to delete the pipeline and keep its topics, "
@@ -117,7 +120,8 @@ class Reconciler:
             raise TopicsNotDeleted(
                 f"waiting for Strimzi to delete the topics of KafkaTopics {', '.join(sorted(remaining))} in "
                 f"namespace {pipeline.strimzi_namespace} (finalizer {STRIMZI_FINALIZER}): check that its "
-                "topic operator runs"
+                "topic operator runs; the KafkaTopics are deleted, so deletionPolicy Retain would let the "
+                "pipeline go but not keep the topics"
             )
         return deleted
 
@@ -236,10 +240,11 @@ class Reconciler:
             self._post_event(body, warning=True, reason="TopicRecreated", message=message)
         if failed is not None:
             return states, failed
+        condition = builders.topics_condition(states)
         mismatches = partition_mismatches(pipeline)
-        if mismatches:
+        if mismatches and condition.reason != "TopicRecreated":  # lost records come first
             return states, Condition.of("TopicsReady", False, "PartitionMismatch", "; ".join(mismatches))
-        return states, builders.topics_condition(states)
+        return states, condition
 
     def _backend_topics(
         self, pipeline: Pipeline, changes: list[str]
@@ -335,7 +340,12 @@ class Reconciler:
     def _kafkas_partition_counts(self, pipeline: Pipeline, states: list[TopicState]) -> list[TopicState]:
         """Strimzi says only that it cannot shrink a topic: Kafka tells how many partitions it has, when the
         operator can reach it (the status then shows the real count, the number to raise the spec to)."""
-        grown = [state for state in states if state.reason == "MorePartitionsInKafka" and state.topic_id]
+        grown = [
+            state
+            for state in states
+            if state.reason == "MorePartitionsInKafka"
+            and state.partitions <= pipeline.topic(state.role).partitions
+        ]
         if not grown:
             return states
         try:
