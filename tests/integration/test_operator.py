@@ -576,6 +576,13 @@ def strimzi_spec(strimzi_namespace: str | None, prefix: str, bootstrap: str, **e
     }
 
 
+def backend_spec(backend: str, strimzi_namespace: str, prefix: str, bootstrap: str) -> dict[str, Any]:
+    """The same pipeline on either backend (topic names differ: `<prefix>MSG` or `<prefix>-intake`)."""
+    if backend == "strimzi":
+        return strimzi_spec(strimzi_namespace, prefix, bootstrap)
+    return admin_spec(bootstrap, prefix)
+
+
 @pytest.fixture
 def strimzi(kubeconfig: Path, kube: Kube, bootstrap: str) -> Iterator[TopicOperator]:
     """Strimzi's topic operator for a namespace of its own and the Kafka `my-cluster` (the local broker)."""
@@ -837,11 +844,7 @@ def test_more_replicas_than_brokers_names_the_fix(
     kube: Kube, operator: ServiceProcess, namespace: str, strimzi: TopicOperator, bootstrap: str, backend: str
 ) -> None:
     prefix = f"op{uuid.uuid4().hex[:6]}"
-    spec = (
-        strimzi_spec(strimzi.namespace, prefix, bootstrap)
-        if backend == "strimzi"
-        else admin_spec(bootstrap, prefix)
-    )
+    spec = backend_spec(backend, strimzi.namespace, prefix, bootstrap)
     del spec["topicDefaults"]["replicas"]  # 3, the default, on a one-broker cluster
     name = create_pipeline(kube, namespace, spec)
     refused = wait_until(
@@ -850,7 +853,7 @@ def test_more_replicas_than_brokers_names_the_fix(
             and "waiting" not in c["message"]
             and c
         ),
-        timeout=20,
+        timeout=60,
     )
     assert (
         f"{prefix}-formatted: cannot create: Kafka has fewer brokers than the 3 replicas asked for"
@@ -890,13 +893,15 @@ def test_kafka_topics_no_topic_operator_watches_are_named_after_a_while(
     wait_condition(kube, namespace, name, "Ready", "True", timeout=60)
 
 
+@pytest.mark.parametrize("backend", ["strimzi", "admin"])
 def test_partitions_added_in_kafka_are_reported_with_kafkas_count(
-    kube: Kube, operator: ServiceProcess, namespace: str, strimzi: TopicOperator, bootstrap: str
+    kube: Kube, operator: ServiceProcess, namespace: str, strimzi: TopicOperator, bootstrap: str, backend: str
 ) -> None:
-    prefix = f"op{uuid.uuid4().hex[:6]}"
-    name = create_pipeline(kube, namespace, strimzi_spec(strimzi.namespace, prefix, bootstrap))
+    """Strimzi notices at its next periodic reconcile, the admin backend at the operator's next one."""
+    spec = backend_spec(backend, strimzi.namespace, f"op{uuid.uuid4().hex[:6]}", bootstrap)
+    name = create_pipeline(kube, namespace, spec)
     wait_condition(kube, namespace, name, "Ready", "True")
-    intake = f"{prefix}MSG"
+    intake = spec["topics"]["intake"]["name"]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         admin.create_partitions({intake: 5})
