@@ -74,6 +74,7 @@ class AdminTopics:
         by_name = {topic.name: topic for topic in topics}
         described = {t["name"]: t for t in admin.describe_topics(list(by_name))}
         problems: dict[str, str] = {}
+        short_of_brokers: set[str] = set()  # refused for more replicas than brokers: NotEnoughBrokers
         changes: list[str] = []
 
         missing = [name for name, found in described.items() if found["error_code"] == UNKNOWN_TOPIC]
@@ -93,6 +94,7 @@ class AdminTopics:
                 if result["error_code"] == INVALID_REPLICATION_FACTOR:
                     topic = by_name[result["name"]]
                     problems[topic.name] = not_enough_brokers(topic, result["error_message"])
+                    short_of_brokers.add(topic.name)
                 elif result["error_code"] != 0:
                     problems[result["name"]] = f"cannot create: {result['error_message']}"
                 else:
@@ -119,7 +121,10 @@ class AdminTopics:
 
         existing = [name for name, found in described.items() if found["error_code"] == 0]
         problems.update(self._apply_configs(admin, [by_name[name] for name in existing], changes))
-        states = [self._state(topic, described.get(topic.name), problems.get(topic.name)) for topic in topics]
+        states = [
+            self._state(topic, described.get(topic.name), problems.get(topic.name), short_of_brokers)
+            for topic in topics
+        ]
         return TopicsResult(states, changes)
 
     @staticmethod
@@ -157,13 +162,14 @@ class AdminTopics:
         return problems
 
     @staticmethod
-    def _state(topic: Topic, found: dict[str, Any] | None, problem: str | None) -> TopicState:
-        reason = (
-            "NotEnoughBrokers" if problem and problem.startswith("cannot create: Kafka has fewer") else None
-        )
+    def _state(
+        topic: Topic, found: dict[str, Any] | None, problem: str | None, short_of_brokers: set[str]
+    ) -> TopicState:
         if found is None or found["error_code"] != 0:
-            message = problem or "topic does not exist"
-            return TopicState(topic.role, topic.name, 0, 0, False, message, reason=reason or "TopicsNotReady")
+            reason = "NotEnoughBrokers" if topic.name in short_of_brokers else "TopicsNotReady"
+            return TopicState(
+                topic.role, topic.name, 0, 0, False, problem or "topic does not exist", reason=reason
+            )
         partitions = len(found["partitions"])
         replicas = len(found["partitions"][0]["replica_nodes"]) if found["partitions"] else 0
         state = TopicState(
