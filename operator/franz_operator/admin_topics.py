@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from franz_operator.builders import TopicState
+from franz_operator.builders import TopicState, more_partitions_in_kafka, not_enough_brokers
 from franz_operator.exceptions import KafkaUnavailable
 from franz_operator.pipeline import Topic
 
@@ -24,6 +24,7 @@ REQUEST_TIMEOUT_MS: Final = 10_000
 # Kafka down must become a status quickly, not hold a worker for kafka-python's default 30 s.
 BOOTSTRAP_TIMEOUT_MS: Final = 5_000
 UNKNOWN_TOPIC: Final = 3
+INVALID_REPLICATION_FACTOR: Final = 38
 
 
 @dataclass(slots=True)
@@ -45,6 +46,15 @@ class AdminTopics:
             self._forget(bootstrap)
             raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
 
+    def partition_counts(self, bootstrap: str, names: Sequence[str]) -> dict[str, int]:
+        """The partitions of each topic that exists: what Kafka holds when Strimzi refuses to shrink it."""
+        try:
+            described = self._client(bootstrap).describe_topics(list(names))
+        except KafkaError as error:
+            self._forget(bootstrap)
+            raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
+        return {t["name"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
     def delete(self, bootstrap: str, names: Sequence[str]) -> list[str]:
         """Delete the topics; returns those that existed."""
         try:
@@ -64,6 +74,7 @@ class AdminTopics:
         by_name = {topic.name: topic for topic in topics}
         described = {t["name"]: t for t in admin.describe_topics(list(by_name))}
         problems: dict[str, str] = {}
+        short_of_brokers: set[str] = set()  # refused for more replicas than brokers: NotEnoughBrokers
         changes: list[str] = []
 
         missing = [name for name, found in described.items() if found["error_code"] == UNKNOWN_TOPIC]
@@ -78,13 +89,20 @@ class AdminTopics:
                     for name in missing
                 },
                 raise_errors=False,
-                wait_for_metadata=True,
             )
             for result in created["topics"]:
-                if result["error_code"] != 0:
+                if result["error_code"] == INVALID_REPLICATION_FACTOR:
+                    topic = by_name[result["name"]]
+                    problems[topic.name] = not_enough_brokers(topic, result["error_message"])
+                    short_of_brokers.add(topic.name)
+                elif result["error_code"] != 0:
                     problems[result["name"]] = f"cannot create: {result['error_message']}"
                 else:
                     changes.append(f"created topic {result['name']}")
+            # Only the created ones: waiting for a refused topic to appear would time out as Kafka down.
+            made = [result["name"] for result in created["topics"] if result["error_code"] == 0]
+            if made:
+                admin.wait_for_topics(made, timeout_ms=REQUEST_TIMEOUT_MS)
             described.update({t["name"]: t for t in admin.describe_topics(missing)})
 
         grow = {
@@ -103,7 +121,10 @@ class AdminTopics:
 
         existing = [name for name, found in described.items() if found["error_code"] == 0]
         problems.update(self._apply_configs(admin, [by_name[name] for name in existing], changes))
-        states = [self._state(topic, described.get(topic.name), problems.get(topic.name)) for topic in topics]
+        states = [
+            self._state(topic, described.get(topic.name), problems.get(topic.name), short_of_brokers)
+            for topic in topics
+        ]
         return TopicsResult(states, changes)
 
     @staticmethod
@@ -141,23 +162,28 @@ class AdminTopics:
         return problems
 
     @staticmethod
-    def _state(topic: Topic, found: dict[str, Any] | None, problem: str | None) -> TopicState:
+    def _state(
+        topic: Topic, found: dict[str, Any] | None, problem: str | None, short_of_brokers: set[str]
+    ) -> TopicState:
         if found is None or found["error_code"] != 0:
-            return TopicState(topic.role, topic.name, 0, 0, False, problem or "topic does not exist")
+            reason = "NotEnoughBrokers" if topic.name in short_of_brokers else "TopicsNotReady"
+            return TopicState(
+                topic.role, topic.name, 0, 0, False, problem or "topic does not exist", reason=reason
+            )
         partitions = len(found["partitions"])
         replicas = len(found["partitions"][0]["replica_nodes"]) if found["partitions"] else 0
+        state = TopicState(
+            topic.role, topic.name, partitions, replicas, True, topic_id=found["topic_id"] or ""
+        )
         if problem:
-            return TopicState(topic.role, topic.name, partitions, replicas, False, problem)
+            return replace(state, ready=False, message=problem)
         if partitions > topic.partitions:
-            message = (
-                f"the topic has {partitions} partitions, the spec asks for {topic.partitions}: "
-                "Kafka cannot remove partitions; set partitions to at least the current count"
-            )
-            return TopicState(topic.role, topic.name, partitions, replicas, False, message)
+            message = more_partitions_in_kafka(topic, partitions, "added outside the pipeline")
+            return replace(state, ready=False, reason="MorePartitionsInKafka", message=message)
         if replicas != topic.replicas:
             message = f"{replicas} replicas, the spec asks for {topic.replicas}: reassign with Kafka's tools"
-            return TopicState(topic.role, topic.name, partitions, replicas, True, message)
-        return TopicState(topic.role, topic.name, partitions, replicas, True)
+            return replace(state, message=message)
+        return state
 
     def _client(self, bootstrap: str) -> KafkaAdminClient:
         with self._guard:

@@ -206,6 +206,11 @@ def _status() -> dict[str, Any]:
                         "partitions": {"type": "integer"},
                         "replicas": {"type": "integer"},
                         "ready": {"type": "boolean"},
+                        "topicId": {"type": "string", "description": "Kafka's id of the topic, as recorded"},
+                        "newTopicId": {
+                            "type": "string",
+                            "description": "the id of the topic that replaced it, until accepted",
+                        },
                         "message": {"type": "string"},
                     },
                 },

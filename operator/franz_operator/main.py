@@ -52,7 +52,12 @@ def main(args: argparse.Namespace) -> int:
     admin = AdminTopics()
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
     pipelines = handlers.Pipelines(
-        reconciler=Reconciler(kube=Kube(load_client()), admin=admin, post_event=post_event),
+        reconciler=Reconciler(
+            kube=Kube(load_client()),
+            admin=admin,
+            post_event=post_event,
+            strimzi_grace_seconds=settings.strimzi_grace_seconds,
+        ),
         executor=pool,
         resync_seconds=settings.resync_seconds,
     )

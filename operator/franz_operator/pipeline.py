@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from franz_operator.constants import (
+    ANNOTATION_ACCEPT_TOPIC_IDS,
     DEAD_LETTERED_ROLES,
     PARTITIONED_LIKE_FORMATTED,
     ROLE_CONFIGS,
@@ -47,6 +48,7 @@ class Pipeline:
     topics: tuple[Topic, ...]
     secrets: tuple[SecretRef, ...]
     deletion_policy: Literal["Retain", "Delete"]
+    accepted_topic_ids: frozenset[str] = frozenset()  # recreated topics whose new id the user accepted
 
     def topic(self, role: str) -> Topic:
         return next(topic for topic in self.topics if topic.role == role)
@@ -128,4 +130,22 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
         topics=tuple(topics),
         secrets=secrets,
         deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
+        accepted_topic_ids=accepted_topic_ids(body),
     )
+
+
+def accepted_topic_ids(body: Mapping[str, Any]) -> frozenset[str]:
+    annotation = ((body["metadata"].get("annotations") or {}).get(ANNOTATION_ACCEPT_TOPIC_IDS)) or ""
+    return frozenset(part.strip() for part in annotation.split(",") if part.strip())
+
+
+def partitions_field(role: str) -> str:
+    """The spec field that sets a topic's partitions (dead-letter topics take topicDefaults')."""
+    return f"spec.topics.{role}.partitions" if role in TOPIC_ROLES else "spec.topicDefaults.partitions"
+
+
+def replicas_field(role: str) -> str:
+    """Where a topic's replicas come from: its own field, else topicDefaults (dead-letter topics: always)."""
+    if role in TOPIC_ROLES:
+        return f"spec.topics.{role}.replicas (or spec.topicDefaults.replicas)"
+    return "spec.topicDefaults.replicas"

@@ -16,6 +16,7 @@ class Settings:
     log_format: Literal["json", "text"]
     resync_seconds: float
     workers: int
+    strimzi_grace_seconds: float  # how long KafkaTopics may go unreconciled before the status says why
     namespaces: tuple[str, ...]  # empty: every namespace
 
     @classmethod
@@ -28,5 +29,6 @@ class Settings:
             log_format=env.log_format(),
             resync_seconds=env.number("OPERATOR_RESYNC_SECONDS", 30.0, minimum=1.0),
             workers=env.integer("OPERATOR_WORKERS", 4, minimum=1, maximum=64),
+            strimzi_grace_seconds=env.number("OPERATOR_STRIMZI_GRACE_SECONDS", 60.0, minimum=1.0),
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
         )

@@ -21,7 +21,13 @@ from franz.devstack.discord_api import LocalDiscordApi
 from franz.devstack.discord_ratelimit import VIA
 
 GUILD = 700_000_000_000_000_001
-SUBMITTER: dict[str, Any] = {"id": "4242", "username": "alice", "discriminator": "0", "avatar": None, "global_name": "Alice"}
+SUBMITTER: dict[str, Any] = {
+    "id": "4242",
+    "username": "alice",
+    "discriminator": "0",
+    "avatar": None,
+    "global_name": "Alice",
+}
 TOKEN = "test-token"
 
 
