@@ -10,6 +10,7 @@ from franz.aufbereitung.core import SERVICE, normalise
 from franz.aufbereitung.settings import Settings
 from franz.runtime import metrics
 from franz.runtime.clients import new_producer
+from franz.runtime.errors import error_reporter
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.runtime.produce import ProduceStage, TransactionalProduceStage
@@ -57,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
             topics=(settings.source_topic,),
         ),
         stage,
+        reporter=error_reporter(SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic),
     )
     log.info(
         "aufbereitung starting",

@@ -14,6 +14,7 @@ from franz.runtime.settings import Environment
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    errors_topic: str
     source_topic: str
     target_topic: str
     dlq_topic: str
@@ -30,6 +31,7 @@ class Settings:
         group_id = env.text("GROUP_ID", "discord-aufbereitung")
         return cls(
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
             source_topic=env.topic("SOURCE_TOPIC", contracts.TOPIC_INTAKE),
             target_topic=env.topic("TARGET_TOPIC", contracts.TOPIC_FORMATTED),
             dlq_topic=env.topic("DLQ_TOPIC", contracts.TOPIC_FORMATTED_DLQ),

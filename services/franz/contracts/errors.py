@@ -4,7 +4,7 @@ it can be found and replayed; error events (`errors`) report a service's operati
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
 from franz.contracts.exceptions import ContractError, ErrorType
 from franz.contracts.fields import utc_now_iso
@@ -32,15 +32,48 @@ class DeadLetter(TypedDict):
     source: RecordCoordinates
 
 
+Severity = Literal["info", "warning", "error", "critical"]
+# What Franz's own services report; absturz tells for each what to do. Other producers may send others.
+OperationalErrorType = Literal[
+    "batch_failing",  # the shared loop: a batch failed again and again; its offsets stay uncommitted
+    "webhook_disabled",  # absturz: Discord answered 401/403/404, posting stopped
+    "publish_failed",  # the bot: Kafka did not take a ticket or a command
+    "startup_refused",  # a service refused to start: its topics or its log are not usable
+    "pipeline_not_ready",  # the operator: a FranzPipeline condition turned not Ready
+    "undecodable_record",  # a reader skipped a record that no contract decodes
+]
+OPERATIONAL_ERROR_TYPES: Final[tuple[OperationalErrorType, ...]] = OperationalErrorType.__args__  # type: ignore[attr-defined]
+
+
 class ErrorEvent(TypedDict):
-    """Topic `errors`: a service's operational failure. Never secrets or ticket bodies."""
+    """Topic `errors`: a service's operational failure. Never secrets or ticket bodies.
+
+    `count` is how many occurrences the event stands for: repeats of one incident are collapsed into the
+    next event of that incident instead of being sent one by one.
+    """
 
     service: str
-    severity: Literal["info", "warning", "error", "critical"]
+    severity: Severity
     error_type: str
     message: str
     time: str
     context: dict[str, Any]
+    count: int
+
+
+def error_event(
+    *, service: str, error_type: str, message: str, severity: Severity = "error", context: dict[str, Any]
+) -> ErrorEvent:
+    """One occurrence, now; the caller keeps secrets and ticket bodies out of `message` and `context`."""
+    return {
+        "service": service,
+        "severity": severity,
+        "error_type": error_type,
+        "message": message,
+        "time": utc_now_iso(),
+        "context": context,
+        "count": 1,
+    }
 
 
 def dead_letter(
