@@ -13,3 +13,7 @@ class PublishError(FranzError):
 
 class BrokerUnreachable(FranzError):
     """A Kafka client could not reach any bootstrap server; the message names the servers tried."""
+
+
+class KafkaClientIncompatible(FranzError):
+    """The installed kafka-python lacks what Franz's fixes to it rely on; the pinned version has it."""
