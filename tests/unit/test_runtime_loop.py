@@ -223,5 +223,5 @@ def test_the_rejoin_fix_refuses_a_kafka_python_without_the_attribute_it_relies_o
         def need_rejoin(self) -> bool:
             return False
 
-    with pytest.raises(KafkaClientIncompatible, match="install the version pyproject.toml pins"):
+    with pytest.raises(KafkaClientIncompatible, match=r"install the version pyproject\.toml pins"):
         clients._finish_pending_joins(Rewritten)  # type: ignore[arg-type]

@@ -30,8 +30,8 @@ def _finish_pending_joins(coordinator: type[ConsumerCoordinator] = ConsumerCoord
     """
     if not _constructor_sets(coordinator, "_join_task") or not hasattr(coordinator, "need_rejoin"):
         raise KafkaClientIncompatible(
-            f"kafka-python {kafka.__version__} has no ConsumerCoordinator._join_task, which Franz's rejoin fix "
-            "(franz.runtime.clients) relies on: install the version pyproject.toml pins"
+            f"kafka-python {kafka.__version__} has no ConsumerCoordinator._join_task, which Franz's rejoin "
+            "fix (franz.runtime.clients) relies on: install the version pyproject.toml pins"
         )
     needs_rejoin = coordinator.need_rejoin
 
@@ -43,8 +43,8 @@ def _finish_pending_joins(coordinator: type[ConsumerCoordinator] = ConsumerCoord
 
 def _constructor_sets(cls: type, attribute: str) -> bool:
     """Whether a constructor of `cls` or of a base assigns `attribute` (its name is in the code)."""
-    constructors = (vars(klass).get("__init__") for klass in cls.__mro__)
-    return any(attribute in code.co_names for init in constructors if (code := getattr(init, "__code__", None)))
+    codes = (getattr(vars(klass).get("__init__"), "__code__", None) for klass in cls.__mro__)
+    return any(attribute in code.co_names for code in codes if code is not None)
 
 
 _finish_pending_joins()
