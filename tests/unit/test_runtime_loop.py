@@ -224,4 +224,4 @@ def test_the_rejoin_fix_refuses_a_kafka_python_without_the_attribute_it_relies_o
             return False
 
     with pytest.raises(KafkaClientIncompatible, match=r"install the version pyproject\.toml pins"):
-        clients._finish_pending_joins(Rewritten)  # type: ignore[arg-type]
+        clients._finish_pending_joins(Rewritten)
