@@ -30,7 +30,12 @@ def main(args: argparse.Namespace) -> int:
     metrics.initialise(
         SERVICE, outputs={settings.target_topic: ["ok"], settings.dlq_topic: metrics.DLQ_OUTCOMES}
     )
-    transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
+    transform = functools.partial(
+        normalise,
+        target_topic=settings.target_topic,
+        dlq_topic=settings.dlq_topic,
+        message_max_chars=settings.message_max_chars,
+    )
     if settings.exactly_once:
         stage: ProduceStage = TransactionalProduceStage(
             service=SERVICE,

@@ -24,6 +24,7 @@ class Settings:
     log_format: Literal["json", "text"]
     exactly_once: bool
     transactional_id: str
+    message_max_chars: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -43,4 +44,11 @@ class Settings:
             # Stable per instance (a StatefulSet or pod name in Kubernetes), so a restarted instance fences
             # its predecessor's open transaction instead of leaving it to time out.
             transactional_id=env.text("TRANSACTIONAL_ID", f"{group_id}-{socket.gethostname()}"),
+            # A team may want shorter tickets than the contract allows; longer ones are dead-lettered.
+            message_max_chars=env.integer(
+                "MESSAGE_MAX_CHARS",
+                contracts.MESSAGE_MAX_CHARS,
+                minimum=1,
+                maximum=contracts.MESSAGE_MAX_CHARS,
+            ),
         )

@@ -15,7 +15,9 @@ from franz.contracts.errors import (
     RecordCoordinates,
     Severity,
     dead_letter,
+    decode_dead_letter,
     error_event,
+    original_value,
 )
 from franz.contracts.exceptions import ContractError, ErrorType, UndecodableRecord
 from franz.contracts.fields import (
@@ -124,6 +126,7 @@ __all__ = [
     "clean_text",
     "dead_letter",
     "decode_command",
+    "decode_dead_letter",
     "decode_event",
     "decode_formatted_ticket",
     "decode_raw_intake",
@@ -134,6 +137,7 @@ __all__ = [
     "format_ticket",
     "new_command",
     "new_raw_intake",
+    "original_value",
     "parse_ticket_id",
     "read_event",
     "ticket_id_for",

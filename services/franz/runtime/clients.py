@@ -9,7 +9,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError
 
-from franz.runtime.exceptions import BrokerUnreachable, KafkaClientIncompatible
+from franz.runtime.exceptions import BrokerUnreachable, KafkaClientIncompatible, TopicMissing
 
 
 def _finish_pending_joins(coordinator: type[ConsumerCoordinator] = ConsumerCoordinator) -> None:
@@ -95,6 +95,19 @@ def new_reader(bootstrap: str, *, client_id: str) -> KafkaConsumer:
     return new_consumer(
         bootstrap, client_id=client_id, isolation_level="read_committed", max_poll_records=5000
     )
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str, *, bootstrap: str) -> list[int]:
+    """The topic's partitions, asked once of the broker: a missing topic is a clear error at once, where
+    sending to it would wait a minute for metadata that never comes (the brokers create no topics)."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TopicMissing(
+            f"topic {topic!r} does not exist on {bootstrap}; create it: `franz up` creates the default "
+            "topics locally, a FranzPipeline declares a pipeline's topics, or kafka-topics.sh "
+            f"--bootstrap-server {bootstrap} --create --topic {topic}"
+        )
+    return sorted(partitions)
 
 
 def _unreachable(bootstrap: str, error: KafkaError) -> str:

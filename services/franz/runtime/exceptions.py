@@ -17,3 +17,7 @@ class BrokerUnreachable(FranzError):
 
 class KafkaClientIncompatible(FranzError):
     """The installed kafka-python lacks what Franz's fixes to it rely on; the pinned version has it."""
+
+
+class TopicMissing(FranzError):
+    """A topic a command or service needs does not exist; the message says how to create it."""
