@@ -270,7 +270,7 @@ class KafkaLoop:
         first_offsets = {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()}
         self.reporter.report(
             "batch_failing",
-            f"{self.config.service} failed a batch of {len(records)} records {self._failures} times in a row "
+            f"{self.config.service} keeps failing a batch of {len(records)} records "
             f"({type(error).__name__}: {error}); its offsets stay uncommitted and it is retried",
             incident=",".join(sorted(first_offsets)),
             context={
