@@ -97,5 +97,5 @@ class Letter:
                 written = datetime.datetime.fromisoformat(self.envelope["time"])
             except (KeyError, ValueError):
                 return False
-            return written >= since
+            return (written if written.tzinfo else written.replace(tzinfo=datetime.UTC)) >= since
         return True
