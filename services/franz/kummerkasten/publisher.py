@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 from kafka import KafkaProducer
 
@@ -53,7 +54,7 @@ class IntakePublisher:
             producer = self._connected_producer()
             published = publish_intake(producer, topic=self.topic, intake=intake, timeout=self.ack_timeout)
         except Exception as error:
-            raise self._failed("ticket", self.topic, error) from error
+            self._fail("ticket", self.topic, error)
         self._broker_answers = True
         return published
 
@@ -63,12 +64,12 @@ class IntakePublisher:
             key = command["ticket_id"].encode()
             producer.send(topic, key=key, value=encode(command)).get(timeout=self.ack_timeout)
         except Exception as error:
-            raise self._failed("command", topic, error) from error
+            self._fail("command", topic, error)
         self._broker_answers = True
 
-    def _failed(self, what: str, topic: str, error: Exception) -> PublishError:
+    def _fail(self, what: str, topic: str, error: Exception) -> NoReturn:
         """Readiness drops and `errors` hears of it (a storm of failed tickets is one alert with a count);
-        the PublishError returned tells the person who sent it."""
+        the PublishError raised tells the person who sent it."""
         self._broker_answers = False
         failure = (
             error
@@ -82,7 +83,9 @@ class IntakePublisher:
                 incident=f"{what}:{topic}",
                 context={"topic": topic, "what": what, "error_class": type(error).__name__},
             )
-        return failure
+        if failure is error:
+            raise failure
+        raise failure from error
 
     async def publish_command(self, command: TicketCommand, *, topic: str) -> None:
         """Publish a lifecycle command keyed by its ticket id and wait for the broker's acknowledgement."""
