@@ -20,7 +20,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kubernetes import config
 from kubernetes.client import ApiClient
 
-from franz.devstack.process import ManagedProcess, free_port
+from franz.devstack.process import ManagedProcess, die_with_parent, free_port
 from franz_operator.exceptions import KubeError
 from franz_operator.kube import Kind, Kube
 
@@ -122,6 +122,7 @@ class Foreground:
             text=True,
             start_new_session=True,
             env=env,
+            preexec_fn=die_with_parent,  # a killed test run leaves no `franz` command behind
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -79,7 +79,7 @@ class IntakePublisher:
         if self.reporter is not None:
             self.reporter.report(
                 "publish_failed",
-                f"the bot could not publish a {what} to {topic}: {failure}",
+                f"the bot could not publish a {what}: {failure}",
                 incident=f"{what}:{topic}",
                 context={"topic": topic, "what": what, "error_class": type(error).__name__},
             )
