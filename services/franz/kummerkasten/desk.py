@@ -48,6 +48,9 @@ class TicketDesk:
     ) -> None:
         self.bootstrap = bootstrap
         self.reporter = reporter
+        for topic in (topics.events, topics.state):  # at 0 before the first skip, as every series
+            for reason in metrics.SKIP_REASONS:
+                metrics.RECORDS_SKIPPED.labels(reporter.service, topic, reason)
         self.topics = topics
         self.group_id = group_id
         self.on_closed = on_closed
