@@ -143,8 +143,8 @@ def _dead_letters(args: argparse.Namespace) -> Iterator[Letter]:
     from franz.sachbearbeiter.eventlog import read_to_end
 
     bootstrap = args.bootstrap or Environment().bootstrap()
-    since = _since(args.since) if getattr(args, "since", None) else None
-    offsets = _offset_range(args.offsets) if getattr(args, "offsets", None) else None
+    since = _since(args.since) if args.since else None
+    offsets = _offset_range(args.offsets) if args.offsets else None
     consumer = new_reader(bootstrap, client_id="franz-dlq")
     try:
         partitions = [
@@ -347,17 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="one line per dead letter (with --json: the envelopes)")
     listing.set_defaults(handler=cmd_dlq_list)
-    listing.add_argument("--since", default=None, help="only letters written at or after this ISO 8601 time")
     listing.add_argument("--json", action="store_true", help="the envelopes as JSON lines")
     replay = actions.add_parser(
         "replay", help="put dead letters back on their source topic (original bytes and key), each once"
     )
     replay.set_defaults(handler=cmd_dlq_replay)
-    replay.add_argument("--offsets", default=None, help="only DLQ offsets in this range, e.g. 120-180")
     replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; send nothing")
     for action in (listing, replay):
         action.add_argument("topic", help="the DLQ topic, e.g. tickets-formatted-dlq")
         action.add_argument("--error-type", default=None, help="only letters of this error_type")
+        action.add_argument(
+            "--since", default=None, help="only letters written at or after this ISO 8601 time"
+        )
+        action.add_argument("--offsets", default=None, help="only DLQ offsets in this range, e.g. 120-180")
         action.add_argument(
             "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
         )
