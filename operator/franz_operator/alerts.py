@@ -2,8 +2,9 @@
 the team's Discord channel what Kubernetes Events tell only those who look.
 
 Each of TopicsReady, SecretsReady and ConfigReady turning False is one event (the aggregate `Ready`
-condition only repeats them). A Kafka that cannot be reached gets nothing: the reporter logs the failed
-send and the pipeline's status says it. One reporter per errors topic, kept for the operator's lifetime.
+condition only repeats them). A Kafka that cannot be reached gets nothing: a condition that says so is not
+sent at all, any other send fails after a short wait and is logged, and the pipeline's status says it.
+One reporter per errors topic, kept for the operator's lifetime.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from franz_operator.pipeline import Pipeline
 
 SERVICE = "franz-operator"
 AGGREGATE_CONDITION = "Ready"
+KAFKA_UNREACHABLE = "KafkaUnreachable"  # the admin backend's reason: the errors topic is out of reach too
 
 
 class PipelineAlerts:
@@ -25,7 +27,7 @@ class PipelineAlerts:
 
     def not_ready(self, pipeline: Pipeline, condition: Condition) -> None:
         """One condition of `pipeline` has just turned not True."""
-        if condition.type == AGGREGATE_CONDITION:
+        if condition.type == AGGREGATE_CONDITION or condition.reason == KAFKA_UNREACHABLE:
             return
         where = f"{pipeline.namespace}/{pipeline.name}"
         self._reporter(pipeline).report(

@@ -243,6 +243,7 @@ def test_a_pipeline_condition_turning_false_goes_to_that_pipelines_errors_topic_
     try:
         alerts.not_ready(pipeline, missing)
         alerts.not_ready(pipeline, Condition("Ready", "False", "SecretMissing", "SecretsReady: ..."))
+        alerts.not_ready(pipeline, Condition("TopicsReady", "False", "KafkaUnreachable", "Kafka at …"))
     finally:
         alerts.close()
 
