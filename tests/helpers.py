@@ -23,7 +23,7 @@ from kubernetes.client import ApiClient
 
 from franz.devstack.discord_webhook import LocalDiscordWebhook
 from franz.devstack.kube import LocalControlPlane
-from franz.devstack.process import ManagedProcess, free_port
+from franz.devstack.process import ManagedProcess, die_with_parent, free_port
 from franz.devstack.prometheus import LocalPrometheus
 from franz_operator.exceptions import KubeError
 from franz_operator.kube import Kind, Kube
@@ -184,9 +184,15 @@ FRANZ = [sys.executable, "-m", "franz"]
 class Foreground:
     """A `franz` command running in the foreground, whose stdout lines we can wait for."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [*FRANZ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            [*FRANZ, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
+            preexec_fn=die_with_parent,  # a killed test run leaves no `franz` command behind
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

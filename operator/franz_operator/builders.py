@@ -80,6 +80,8 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
     group_prefix = f"franz-{pipeline.namespace}-{pipeline.name}"
     return {
         "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
+        # every service reports its operational failures here
+        "ERRORS_TOPIC": name["errors"],
         # aufbereitung
         "SOURCE_TOPIC": name["intake"],
         "TARGET_TOPIC": name["formatted"],

@@ -43,6 +43,13 @@ class PostEvent(Protocol):
     def __call__(self, body: Mapping[str, Any], *, warning: bool, reason: str, message: str) -> None: ...
 
 
+class ReportNotReady(Protocol):
+    """Tells the pipeline's `errors` topic that one of its conditions has just turned not True
+    (`alerts.PipelineAlerts` in production)."""
+
+    def __call__(self, pipeline: Pipeline, condition: Condition) -> None: ...
+
+
 class Reconciler:
     def __init__(
         self,
@@ -52,10 +59,12 @@ class Reconciler:
         post_event: PostEvent,
         clock: Callable[[], str] = _now,
         strimzi_grace_seconds: float = 60.0,
+        report_not_ready: ReportNotReady | None = None,
     ) -> None:
         self._kube = kube
         self._admin = admin
         self._post_event = post_event
+        self._report_not_ready = report_not_ready
         self._clock = clock
         self._strimzi_grace_seconds = strimzi_grace_seconds
         self._written: dict[str, dict[str, Any]] = {}  # uid → the status we last wrote
@@ -180,6 +189,8 @@ class Reconciler:
                     reason=condition.reason if condition.status != "True" else condition.type,
                     message=f"{condition.type}={condition.status}: {condition.message}",
                 )
+                if condition.status != "True" and self._report_not_ready is not None:
+                    self._report_not_ready(pipeline, condition)
         self._written[pipeline.uid] = status
         ready = all(c.status == "True" for c in conditions)
         # Every resync reconciles every pipeline: a quiet one that stays Ready is not news.

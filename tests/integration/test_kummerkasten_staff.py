@@ -23,6 +23,7 @@ from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.runtime.clients import new_producer
+from franz.runtime.errors import error_reporter
 from tests.helpers import ServiceProcess, read_topic
 from tests.integration.test_kummerkasten import answered, deliver, run, user
 from tests.integration.test_sachbearbeiter import create_topics
@@ -102,6 +103,7 @@ async def staffed_bot(
         topics=topics,
         group_id=f"bot-{uuid.uuid4().hex[:8]}",
         on_closed=lambda event: bot.closed(event),
+        reporter=error_reporter("kummerkasten", bootstrap=bootstrap, topic=f"errors-{uuid.uuid4().hex[:8]}"),
     )
     bot = TicketBot(
         publisher=publisher, cooldown=Cooldown(30), guild_id=None, staff_role_id=STAFF_ROLE, desk=desk

@@ -288,6 +288,7 @@ def test_admin_backend_creates_topics_config_and_secrets(
     config = kube.get(CONFIG_MAP, namespace, "franz-tickets-config") or {}
     assert config["data"] == {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "ERRORS_TOPIC": topic["errors"],
         "SOURCE_TOPIC": topic["intake"],
         "TARGET_TOPIC": topic["formatted"],
         "DLQ_TOPIC": topic["formatted-dlq"],

@@ -167,7 +167,16 @@ class World:
 
     def __init__(self, **spec: Any) -> None:
         self.kube, self.admin, self.events = FakeKube(), FakeAdmin(), Events()
-        self.reconciler = Reconciler(kube=self.kube, admin=self.admin, post_event=self.events, clock=Clock())
+        self.not_ready: list[tuple[str, str]] = []  # what went to the pipeline's errors topic
+        self.reconciler = Reconciler(
+            kube=self.kube,
+            admin=self.admin,
+            post_event=self.events,
+            clock=Clock(),
+            report_not_ready=lambda pipeline, condition: self.not_ready.append(
+                (condition.type, condition.reason)
+            ),
+        )
         self.kube.put(
             PIPELINE,
             {
@@ -287,10 +296,13 @@ def test_a_condition_that_flips_keeps_the_others_transition_times_and_warns_once
         ("Warning", "KafkaUnreachable"),
     ]
 
+    assert world.not_ready == [("TopicsReady", "KafkaUnreachable"), ("Ready", "KafkaUnreachable")]
+
     # Still down: the same facts are not news.
     world.reconcile()
     assert world.events.take() == []
     assert len(world.kube.status_writes) == 2
+    assert len(world.not_ready) == 2
 
     world.admin.down = False
     assert world.reconcile() is True
@@ -298,6 +310,7 @@ def test_a_condition_that_flips_keeps_the_others_transition_times_and_warns_once
         ("Normal", "TopicsReady"),
         ("Normal", "Ready"),
     ]
+    assert len(world.not_ready) == 2  # back to Ready is no error
 
 
 def test_a_missing_secret_is_named_and_the_last_good_copy_stays() -> None:

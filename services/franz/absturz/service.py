@@ -10,6 +10,7 @@ from franz.absturz import metrics
 from franz.absturz.settings import Settings
 from franz.absturz.stage import AlertStage
 from franz.absturz.webhook import DiscordWebhook
+from franz.runtime.errors import error_reporter
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.runtime.service import run_loop
@@ -24,7 +25,10 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.initialise(SERVICE, settings.topics)
     stopping = threading.Event()
-    webhook = DiscordWebhook(settings.webhook_url, stop=stopping, timeout=settings.request_timeout_seconds)
+    reporter = error_reporter(SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic)
+    webhook = DiscordWebhook(
+        settings.webhook_url, stop=stopping, timeout=settings.request_timeout_seconds, reporter=reporter
+    )
     loop = KafkaLoop(
         LoopConfig(
             service=SERVICE,
@@ -35,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
             linger_seconds=settings.batch_window_seconds,
         ),
         AlertStage(webhook),
+        reporter=reporter,
     )
     log.info(
         "absturz starting",

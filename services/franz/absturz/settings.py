@@ -15,6 +15,7 @@ from franz.runtime.settings import Environment
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    errors_topic: str
     topics: tuple[str, ...]
     group_id: str
     webhook_url: Secret
@@ -35,6 +36,7 @@ class Settings:
             )
         return cls(
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
             topics=env.topics("KAFKA_TOPICS", f"{contracts.TOPIC_ERRORS},{contracts.TOPIC_FORMATTED_DLQ}"),
             group_id=env.text("CONSUMER_GROUP", "absturz"),
             webhook_url=Secret(url),

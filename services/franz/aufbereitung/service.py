@@ -10,6 +10,7 @@ from franz.aufbereitung.core import SERVICE, normalise
 from franz.aufbereitung.settings import Settings
 from franz.runtime import metrics
 from franz.runtime.clients import new_producer
+from franz.runtime.errors import error_reporter
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.runtime.produce import ProduceStage, TransactionalProduceStage
@@ -29,7 +30,12 @@ def main(args: argparse.Namespace) -> int:
     metrics.initialise(
         SERVICE, outputs={settings.target_topic: ["ok"], settings.dlq_topic: metrics.DLQ_OUTCOMES}
     )
-    transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
+    transform = functools.partial(
+        normalise,
+        target_topic=settings.target_topic,
+        dlq_topic=settings.dlq_topic,
+        message_max_chars=settings.message_max_chars,
+    )
     if settings.exactly_once:
         stage: ProduceStage = TransactionalProduceStage(
             service=SERVICE,
@@ -57,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
             topics=(settings.source_topic,),
         ),
         stage,
+        reporter=error_reporter(SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic),
     )
     log.info(
         "aufbereitung starting",

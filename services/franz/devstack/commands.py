@@ -9,13 +9,13 @@ import argparse
 import contextlib
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from franz.devstack.cache import progress
 from franz.devstack.exceptions import InfrastructureError
 from franz.devstack.images import REPOSITORY_ROOT
+from franz.devstack.process import OwnedDirectory
 from franz.runtime.wait import stop_event
 from franz.services import AddCommand
 
@@ -189,7 +189,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from franz.devstack.supervisor import Supervisor
 
     stop = stop_event()
-    run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
+    owned = OwnedDirectory("franz-up-")  # removed on the way out, by a janitor if we are killed
+    run_dir = owned.path
     env = dict(os.environ)
     webhook: LocalDiscordWebhook | None = None
     if not env.get("DISCORD_WEBHOOK_URL"):
@@ -233,6 +234,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         if webhook is not None:
             webhook.stop()
+        owned.remove()
     progress("stopped")
     return 0
 
@@ -276,7 +278,7 @@ def _print_up_summary(
     lines = [
         "",
         "Franz is up.",
-        f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
+        f"  Kafka         {bootstrap}   (data and logs in {run_dir}, removed when franz up stops)",
         f"  topics        {', '.join(DEFAULT_TOPICS)}",
         "  Discord       "
         + (

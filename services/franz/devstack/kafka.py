@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,7 +25,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
-from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
+from franz.devstack.process import ManagedProcess, StartedInWith, data_directory, free_port, port_is_free
 
 if TYPE_CHECKING:
     from franz.devstack.kube import Launcher
@@ -139,8 +138,7 @@ class LocalKafka(StartedInWith):
             )
         self.port = port or free_port()
         self.controller_port = free_port()
-        self._owns_data_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-kafka-"))
+        self.data_dir, self._owned_dir = data_directory(data_dir, prefix="franz-kafka-")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = heap
         self.launcher = launcher
@@ -249,8 +247,8 @@ class LocalKafka(StartedInWith):
 
     def close(self) -> None:
         self.stop()
-        if self._owns_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owned_dir is not None:
+            self._owned_dir.remove()
 
 
 def ensure_topics(

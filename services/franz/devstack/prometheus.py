@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -24,7 +22,7 @@ import yaml
 
 from franz.devstack.exceptions import InfrastructureError, StartError
 from franz.devstack.images import REPOSITORY_ROOT
-from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
+from franz.devstack.process import ManagedProcess, StartedInWith, data_directory, free_port, port_is_free
 from franz.devstack.tools import tool
 
 RULES_FILE = REPOSITORY_ROOT / "charts" / "franz" / "files" / "prometheus-rules.yaml"
@@ -164,8 +162,7 @@ class LocalPrometheus(StartedInWith, PrometheusApi):
         self.targets = dict(targets or {})
         self.for_divisor = for_divisor
         self.window_divisor = window_divisor
-        self._owns_data_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-prometheus-"))
+        self.data_dir, self._owned_dir = data_directory(data_dir, prefix="franz-prometheus-")
         PrometheusApi.__init__(self, f"http://127.0.0.1:{self.port}")
         self.log_path = self.data_dir / "prometheus.log"
         self._process: ManagedProcess | None = None
@@ -190,7 +187,6 @@ class LocalPrometheus(StartedInWith, PrometheusApi):
                 f"--web.listen-address=127.0.0.1:{self.port}",
             ],
             log_path=self.log_path,
-            die_with_parent=True,
         )
         self._process.start()
         return self._process.wait_ready(self._ready, timeout=timeout, interval=0.2)
@@ -213,5 +209,5 @@ class LocalPrometheus(StartedInWith, PrometheusApi):
     def close(self) -> None:
         if self._process is not None:
             self._process.stop()
-        if self._owns_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owned_dir is not None:
+            self._owned_dir.remove()

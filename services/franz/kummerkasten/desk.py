@@ -5,6 +5,9 @@
   "done" or the refusal's reason, not just "sent"), and every `TicketClosed` to tell the submitter about.
   Offsets are committed after the submitter was told (or Discord refused), so a restart does not skip a
   close; a group without offsets starts at the end, so the first start does not announce old closes.
+
+A record neither reader can decode is skipped, counted and reported once to `errors`; an event from a
+newer version is skipped and counted. Neither is read again and again.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from franz import contracts
-from franz.contracts import LifecycleTopics, TicketEvent, TicketState
+from franz.contracts import LifecycleTopics, TicketEvent, TicketState, UndecodableRecord, UnknownEvent
+from franz.runtime import metrics
 from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.errors import ErrorReporter
 from franz.runtime.text import summary
 from franz.runtime.wait import Backoff, wait_for_topics
 
@@ -38,8 +44,13 @@ class TicketDesk:
         topics: LifecycleTopics,
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
+        reporter: ErrorReporter,
     ) -> None:
         self.bootstrap = bootstrap
+        self.reporter = reporter
+        for topic in (topics.events, topics.state):  # at 0 before the first skip, as every series
+            for reason in metrics.SKIP_REASONS:
+                metrics.RECORDS_SKIPPED.labels(reporter.service, topic, reason)
         self.topics = topics
         self.group_id = group_id
         self.on_closed = on_closed
@@ -113,12 +124,17 @@ class TicketDesk:
             while not self._stop.is_set():
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
-                        if record.value is not None:
+                        if record.value is None:
+                            continue
+                        try:
                             state = contracts.decode_state(record.value)
-                            self._states[state["ticket_id"]] = {
-                                **state,
-                                "body": summary(state["body"], BODY_CHARS),
-                            }
+                        except UndecodableRecord as error:
+                            self.reporter.report_undecodable(record, error, reader="the bot's ticket states")
+                            continue
+                        self._states[state["ticket_id"]] = {
+                            **state,
+                            "body": summary(state["body"], BODY_CHARS),
+                        }
         finally:
             consumer.close()
 
@@ -139,12 +155,26 @@ class TicketDesk:
                     self._listening.set()
                 for records in polled.values():
                     for record in records:
-                        self._handle(contracts.decode_event(record.value))
+                        event = self._decoded(record)
+                        if event is not None:
+                            self._handle(event)
                 if polled:
                     consumer.commit()
         finally:
             self._listening.clear()
             consumer.close(autocommit=False)
+
+    def _decoded(self, record: ConsumerRecord) -> TicketEvent | None:
+        """The event, or None for one to pass over: committing past it is what keeps it from coming back."""
+        try:
+            event = contracts.read_event(record.value)
+        except UndecodableRecord as error:
+            self.reporter.report_undecodable(record, error, reader="the bot's event follower")
+            return None
+        if isinstance(event, UnknownEvent):
+            metrics.RECORDS_SKIPPED.labels(self.reporter.service, record.topic, "unknown_event").inc()
+            return None
+        return event
 
     def _handle(self, event: TicketEvent) -> None:
         command_id = event["command_id"]

@@ -19,6 +19,7 @@ from franz.kummerkasten.bot import TicketBot, command_payloads
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.settings import Settings
+from franz.runtime.errors import error_reporter
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
 
@@ -45,12 +46,14 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.initialise()
     discord.http.Route.BASE = settings.api_base
-    publisher = IntakePublisher(settings.bootstrap, settings.topic)
+    reporter = error_reporter("kummerkasten", bootstrap=settings.bootstrap, topic=settings.errors_topic)
+    publisher = IntakePublisher(settings.bootstrap, settings.topic, reporter=reporter)
     desk = TicketDesk(
         bootstrap=settings.bootstrap,
         topics=settings.lifecycle_topics,
         group_id=settings.notify_group,
         on_closed=lambda event: bot.closed(event),
+        reporter=reporter,
     )
     bot = TicketBot(
         publisher=publisher,
@@ -69,6 +72,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         desk.stop()
         publisher.close()  # flushes: nothing acknowledged to a submitter is left in a buffer
+        reporter.close()
         health.stop()
     return 0
 

@@ -22,6 +22,7 @@ class Settings:
     client_id: int | None
     guild_id: int | None
     bootstrap: str
+    errors_topic: str
     topic: str
     metrics_port: int
     log_level: str
@@ -40,6 +41,7 @@ class Settings:
             client_id=_snowflake(env, "DISCORD_CLIENT_ID"),
             guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
             topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
             metrics_port=env.metrics_port(),
             log_level=env.log_level(),

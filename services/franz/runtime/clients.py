@@ -4,30 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
+import kafka
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError
 
-from franz.runtime.exceptions import BrokerUnreachable
+from franz.runtime.exceptions import BrokerUnreachable, KafkaClientIncompatible, TopicMissing
 
 
-def _finish_pending_joins() -> None:
+def _finish_pending_joins(coordinator: type[ConsumerCoordinator] = ConsumerCoordinator) -> None:
     """Make a consumer whose poll timed out in the middle of a rebalance finish that rebalance.
 
     kafka-python 3.0 leaves a join in flight when `poll`'s timeout expires and awaits it again only while
     `need_rejoin()` is true. When the group leader rejoins because a subscribed topic grew partitions, the
     join itself records the new metadata, `need_rejoin()` turns false, and the join is never completed:
     the member keeps its old (or no) assignment and stops heartbeating, forever. That is how the operator
-    grows partitions, and a 200 ms poll loses this race about once in four. The Java client (and
-    kafka-python 2) count a join in flight as a rejoin still needed; so does this. Regression test:
-    tests/integration/test_runtime.py.
+    grows partitions, and a 200 ms poll loses this race about once in four. The Java client counts a join
+    in flight as a rejoin still needed (`rejoinNeededOrPending`, see KAFKA-9815, apache/kafka#8420), and
+    so did kafka-python 2 (dpkp/kafka-python#1695: "check that join_future is not pending"); the 3.0
+    rewrite of the coordinator lost that check, and no upstream issue tracks it yet. This puts it back.
+    Regression test: tests/integration/test_runtime.py.
+
+    It reads the coordinator's private `_join_task`, proven on the version pinned in pyproject.toml: when
+    that attribute is gone, every consumer would silently lose the fix, so the import fails instead.
     """
-    needs_rejoin = ConsumerCoordinator.need_rejoin
+    if not _constructor_sets(coordinator, "_join_task") or not hasattr(coordinator, "need_rejoin"):
+        raise KafkaClientIncompatible(
+            f"kafka-python {kafka.__version__} has no ConsumerCoordinator._join_task, which Franz's rejoin "
+            "fix (franz.runtime.clients) relies on: install the version pyproject.toml pins"
+        )
+    needs_rejoin = coordinator.need_rejoin
 
-    def need_rejoin_or_pending(coordinator: ConsumerCoordinator) -> bool:
-        return bool(needs_rejoin(coordinator)) or getattr(coordinator, "_join_task", None) is not None
+    def need_rejoin_or_pending(self: ConsumerCoordinator) -> bool:
+        return bool(needs_rejoin(self)) or self._join_task is not None
 
-    ConsumerCoordinator.need_rejoin = need_rejoin_or_pending
+    coordinator.need_rejoin = need_rejoin_or_pending
+
+
+def _constructor_sets(cls: type, attribute: str) -> bool:
+    """Whether a constructor of `cls` or of a base assigns `attribute` (its name is in the code)."""
+    codes = (getattr(vars(klass).get("__init__"), "__code__", None) for klass in cls.__mro__)
+    return any(attribute in code.co_names for code in codes if code is not None)
 
 
 _finish_pending_joins()
@@ -78,6 +95,19 @@ def new_reader(bootstrap: str, *, client_id: str) -> KafkaConsumer:
     return new_consumer(
         bootstrap, client_id=client_id, isolation_level="read_committed", max_poll_records=5000
     )
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str, *, bootstrap: str) -> list[int]:
+    """The topic's partitions, asked once of the broker: a missing topic is a clear error at once, where
+    sending to it would wait a minute for metadata that never comes (the brokers create no topics)."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TopicMissing(
+            f"topic {topic!r} does not exist on {bootstrap}; create it: `franz up` creates the default "
+            "topics locally, a FranzPipeline declares a pipeline's topics, or kafka-topics.sh "
+            f"--bootstrap-server {bootstrap} --create --topic {topic}"
+        )
+    return sorted(partitions)
 
 
 def _unreachable(bootstrap: str, error: KafkaError) -> str:

@@ -41,6 +41,22 @@ LAST_SUCCESS = Gauge(
     "Unix time of the last batch committed (of the start, before the first).",
     ["service"],
 )
+ERROR_OCCURRENCES = Counter(
+    "franz_error_occurrences_total",
+    "Operational errors this service reported, before repeats were collapsed.",
+    ["service", "error_type"],
+)
+ERROR_EVENTS = Counter(
+    "franz_error_events_total",
+    "Events sent to the errors topic (sent: the broker took it; failed: it was lost, and only logged).",
+    ["service", "error_type", "outcome"],
+)
+RECORDS_SKIPPED = Counter(
+    "franz_records_skipped_total",
+    "Records a reader passed over: undecodable (reported to errors) or unknown_event (from a newer version).",
+    ["service", "topic", "reason"],
+)
+SKIP_REASONS = ("undecodable", "unknown_event")
 
 # How dead_letter labels its outputs: one outcome per DLQ error type.
 DLQ_OUTCOMES = tuple(f"dlq_{error_type}" for error_type in get_args(ErrorType))

@@ -102,6 +102,10 @@ class Environment:
         """`METRICS_PORT`: where `/healthz`, `/readyz` and `/metrics` are served (default 8080)."""
         return self.integer("METRICS_PORT", 8080, minimum=1, maximum=65535)
 
+    def errors_topic(self) -> str:
+        """`ERRORS_TOPIC`: where every service reports its operational failures (absturz reads it)."""
+        return self.topic("ERRORS_TOPIC", contracts.TOPIC_ERRORS)
+
     def lifecycle_topics(self) -> contracts.LifecycleTopics:
         """The lifecycle topics: sachbearbeiter, the bot and the CLI read the same variables."""
         return contracts.LifecycleTopics(

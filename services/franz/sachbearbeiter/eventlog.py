@@ -38,14 +38,23 @@ def partition_count(consumer: KafkaConsumer, topic: str) -> int:
 
 
 def read_to_end(
-    consumer: KafkaConsumer, partitions: Sequence[TopicPartition], *, stall_timeout: float = 60.0
+    consumer: KafkaConsumer,
+    partitions: Sequence[TopicPartition],
+    *,
+    stall_timeout: float = 60.0,
+    start: int | None = None,
 ) -> Iterator[ConsumerRecord]:
-    """Every record from the beginning to the end offsets as they were when reading began.
+    """Every record from the beginning (or offset `start`) to the end offsets as they were when reading
+    began.
 
     Under `read_committed` the end is the last stable offset, so an open transaction is never waited for.
     """
     consumer.assign(list(partitions))
-    consumer.seek_to_beginning(*partitions)
+    if start is None:
+        consumer.seek_to_beginning(*partitions)
+    else:
+        for tp in partitions:
+            consumer.seek(tp, start)
     ends = consumer.end_offsets(list(partitions))
     remaining = {tp for tp in partitions if ends.get(tp, 0) > consumer.position(tp)}
     progress_at = time.monotonic()

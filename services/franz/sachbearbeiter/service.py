@@ -15,6 +15,7 @@ from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.clients import new_producer, new_reader
+from franz.runtime.errors import error_reporter, refusal_reported
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
 from franz.runtime.service import run_loop
@@ -67,11 +68,13 @@ def main(args: argparse.Namespace) -> int:
     # The service: SIGTERM while the topics are awaited ends the wait, and run_loop takes the signals over
     # after it. The one-shot rebuild keeps the default handlers, so Ctrl-C interrupts it wherever it is.
     stop = threading.Event() if args.rebuild_state else stop_event()
-    partitions = co_partitioned(settings.bootstrap, settings.topics, stop=stop)
+    reporter = error_reporter(SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic)
+    with refusal_reported(reporter):
+        partitions = co_partitioned(settings.bootstrap, settings.topics, stop=stop)
+        if partitions is not None and args.rebuild_state:
+            return rebuild_state(settings.bootstrap, settings.topics, partitions)
     if partitions is None:
         return 0
-    if args.rebuild_state:
-        return rebuild_state(settings.bootstrap, settings.topics, partitions)
     stage = LifecycleStage(
         topics=settings.topics,
         partitions=partitions,
@@ -87,6 +90,7 @@ def main(args: argparse.Namespace) -> int:
             topics=(settings.topics.formatted, settings.topics.commands),
         ),
         stage,
+        reporter=reporter,
     )
     log.info(
         "sachbearbeiter starting",

@@ -14,6 +14,7 @@ from franz.runtime.settings import Environment
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    errors_topic: str
     topics: LifecycleTopics
     group_id: str
     metrics_port: int
@@ -25,6 +26,7 @@ class Settings:
         env = Environment(environ)
         return cls(
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
             topics=env.lifecycle_topics(),
             group_id=env.text("SACHBEARBEITER_GROUP_ID", "sachbearbeiter"),
             metrics_port=env.metrics_port(),
