@@ -631,9 +631,10 @@ def test_deleting_a_pipelines_kafka_topic_is_refused_and_a_recreated_topic_is_re
     prefix = f"op{uuid.uuid4().hex[:6]}"
     name = create_pipeline(kube, namespace, strimzi_spec(strimzi.namespace, prefix, bootstrap))
     wait_condition(kube, namespace, name, "Ready", "True")
-    errors = f"{prefix}-errors"
-    produce(bootstrap, errors, 10)
-    old_id = kafka_topic_ids(bootstrap, [errors])[errors]
+    # Not the errors topic: the operator reports the pipeline's not-Ready conditions there.
+    topic = f"{prefix}-formatted"
+    produce(bootstrap, topic, 10)
+    old_id = kafka_topic_ids(bootstrap, [topic])[topic]
 
     # What `kubectl delete kafkatopic` answers.
     delete: list[str | Path] = [
@@ -642,22 +643,22 @@ def test_deleting_a_pipelines_kafka_topic_is_refused_and_a_recreated_topic_is_re
         kubeconfig,
         "delete",
         "kafkatopic",
-        errors,
+        topic,
         "-n",
         strimzi.namespace,
     ]
     refused = subprocess.run(delete, capture_output=True, text=True)
     assert refused.returncode != 0
     assert f"belongs to FranzPipeline {namespace}/{name}" in refused.stderr
-    assert f"makes Strimzi delete the topic {errors} and its records in Kafka" in refused.stderr
+    assert f"makes Strimzi delete the topic {topic} and its records in Kafka" in refused.stderr
     assert "annotate the KafkaTopic franz.dev/allow-deletion=true" in refused.stderr
-    assert len(read_topic(bootstrap, errors, expected=10)) == 10
+    assert len(read_topic(bootstrap, topic, expected=10)) == 10
 
     # Opted out: Strimzi deletes the topic, the operator makes a new KafkaTopic, Strimzi a new empty topic.
     kube.merge_patch(
         KAFKA_TOPIC,
         strimzi.namespace,
-        errors,
+        topic,
         {"metadata": {"annotations": {ANNOTATION_ALLOW_DELETION: "true"}}},
     )
     subprocess.run(delete, capture_output=True, text=True, check=True)
@@ -668,19 +669,19 @@ def test_deleting_a_pipelines_kafka_topic_is_refused_and_a_recreated_topic_is_re
         ),
         timeout=60,
     )
-    new_id = kafka_topic_ids(bootstrap, [errors])[errors]
+    new_id = kafka_topic_ids(bootstrap, [topic])[topic]
     assert new_id != old_id
     assert (
-        f"topic {errors} was deleted and created again in Kafka (topicId {old_id} is now {new_id})"
+        f"topic {topic} was deleted and created again in Kafka (topicId {old_id} is now {new_id})"
         in recreated["message"]
     )
     assert "the records it held are gone" in recreated["message"]
     accept = f"kubectl annotate fp {name} -n {namespace} --overwrite {ANNOTATION_ACCEPT_TOPIC_IDS}={new_id}"
     assert accept in recreated["message"]
     assert condition(kube, namespace, name, "Ready")["reason"] == "TopicRecreated"
-    entry = status_topics(kube, namespace, name)["errors"]
+    entry = status_topics(kube, namespace, name)["formatted"]
     assert (entry["topicId"], entry["newTopicId"], entry["ready"]) == (old_id, new_id, False)
-    assert read_topic(bootstrap, errors, expected=0, timeout=1) == []
+    assert read_topic(bootstrap, topic, expected=0, timeout=1) == []
     wait_until(
         lambda: any(
             e["reason"] == "TopicRecreated" and e["type"] == "Warning" and new_id in e["message"]
@@ -694,8 +695,8 @@ def test_deleting_a_pipelines_kafka_topic_is_refused_and_a_recreated_topic_is_re
         PIPELINE, namespace, name, {"metadata": {"annotations": {ANNOTATION_ACCEPT_TOPIC_IDS: new_id}}}
     )
     wait_condition(kube, namespace, name, "Ready", "True")
-    assert status_topics(kube, namespace, name)["errors"]["topicId"] == new_id
-    assert "newTopicId" not in status_topics(kube, namespace, name)["errors"]
+    assert status_topics(kube, namespace, name)["formatted"]["topicId"] == new_id
+    assert "newTopicId" not in status_topics(kube, namespace, name)["formatted"]
 
 
 def test_a_terminating_kafka_topic_is_never_adopted(
