@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
@@ -17,6 +18,7 @@ class Settings:
     resync_seconds: float
     workers: int
     namespaces: tuple[str, ...]  # empty: every namespace
+    security: KafkaSecurity  # the admin topic backend's Kafka identity
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -29,4 +31,5 @@ class Settings:
             resync_seconds=env.number("OPERATOR_RESYNC_SECONDS", 30.0, minimum=1.0),
             workers=env.integer("OPERATOR_WORKERS", 4, minimum=1, maximum=64),
             namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
+            security=env.kafka_security(),
         )

@@ -19,7 +19,8 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     from franz.runtime.intake import publish_intake
     from franz.runtime.settings import Environment
 
-    bootstrap = args.bootstrap or Environment().bootstrap()
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
     intake = new_raw_intake(
         username=args.user,
         message=args.text,
@@ -27,7 +28,7 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         category=args.category,
         priority=args.priority,
     )
-    producer = new_producer(bootstrap, client_id="franz-ticket")
+    producer = new_producer(bootstrap, client_id="franz-ticket", security=env.kafka_security())
     try:
         published = publish_intake(producer, topic=args.topic, intake=intake)
     finally:
@@ -52,8 +53,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
 
     stop = stop_event()
-    bootstrap = args.bootstrap or Environment().bootstrap()
-    consumer = new_consumer(bootstrap, client_id="franz-tail", isolation_level="read_committed")
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
+    consumer = new_consumer(
+        bootstrap, client_id="franz-tail", security=env.kafka_security(), isolation_level="read_committed"
+    )
     try:
         partitions = consumer.partitions_for_topic(args.topic)
         if not partitions:
@@ -84,7 +88,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     env = Environment()
     ticket_id = parse_ticket_id(args.ticket_id)
     events = history(
-        args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events, ticket_id
+        args.bootstrap or env.bootstrap(),
+        args.topic or env.lifecycle_topics().events,
+        ticket_id,
+        security=env.kafka_security(),
     )
     if not events:
         raise FranzError(
@@ -101,7 +108,11 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     from franz.sachbearbeiter.views import tickets_table
 
     env = Environment()
-    states = current_states(args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state)
+    states = current_states(
+        args.bootstrap or env.bootstrap(),
+        args.topic or env.lifecycle_topics().state,
+        security=env.kafka_security(),
+    )
     if args.json:
         for state in states.values():
             if args.status is None or state["status"] == args.status:

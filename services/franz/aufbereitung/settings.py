@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from franz import contracts
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    security: KafkaSecurity
     source_topic: str
     target_topic: str
     dlq_topic: str
@@ -30,6 +32,7 @@ class Settings:
         group_id = env.text("GROUP_ID", "discord-aufbereitung")
         return cls(
             bootstrap=env.bootstrap(),
+            security=env.kafka_security(),
             source_topic=env.topic("SOURCE_TOPIC", contracts.TOPIC_INTAKE),
             target_topic=env.topic("TARGET_TOPIC", contracts.TOPIC_FORMATTED),
             dlq_topic=env.topic("DLQ_TOPIC", contracts.TOPIC_FORMATTED_DLQ),

@@ -20,6 +20,7 @@ from kafka import TopicPartition
 from franz import contracts
 from franz.contracts import LifecycleTopics, TicketEvent, TicketState
 from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.runtime.text import summary
 from franz.runtime.wait import Backoff, wait_for_topics
 
@@ -38,8 +39,10 @@ class TicketDesk:
         topics: LifecycleTopics,
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topics = topics
         self.group_id = group_id
         self.on_closed = on_closed
@@ -100,7 +103,7 @@ class TicketDesk:
                 backoff.wait(self._stop)
 
     def _follow_state(self, backoff: Backoff) -> None:
-        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
+        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state", security=self.security)
         try:
             topic = self.topics.state
             partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
@@ -126,6 +129,7 @@ class TicketDesk:
         consumer = new_consumer(
             self.bootstrap,
             client_id="franz-kummerkasten-events",
+            security=self.security,
             group_id=self.group_id,
             auto_offset_reset="latest",
             isolation_level="read_committed",

@@ -13,11 +13,20 @@ from franz.contracts import RawIntake, TicketCommand, encode
 from franz.runtime.clients import new_producer
 from franz.runtime.exceptions import PublishError
 from franz.runtime.intake import PublishedTicket, publish_intake
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 
 
 class IntakePublisher:
-    def __init__(self, bootstrap: str, topic: str, *, ack_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
+        ack_timeout: float = 10.0,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.ack_timeout = ack_timeout
         self._producer: KafkaProducer | None = None
@@ -34,6 +43,7 @@ class IntakePublisher:
                     self._producer = new_producer(
                         self.bootstrap,
                         client_id="franz-kummerkasten",
+                        security=self.security,
                         max_block_ms=5000,
                         bootstrap_timeout_ms=5000,
                         delivery_timeout_ms=int(self.ack_timeout * 1000),
@@ -53,7 +63,7 @@ class IntakePublisher:
             raise
         except Exception as error:
             self._broker_answers = False
-            raise PublishError(f"Kafka did not take the ticket: {error}") from error
+            raise PublishError(f"Kafka did not take the ticket: {describe_failure(error)}") from error
         self._broker_answers = True
         return published
 
@@ -64,7 +74,7 @@ class IntakePublisher:
             producer.send(topic, key=key, value=encode(command)).get(timeout=self.ack_timeout)
         except Exception as error:
             self._broker_answers = False
-            raise PublishError(f"Kafka did not take the command: {error}") from error
+            raise PublishError(f"Kafka did not take the command: {describe_failure(error)}") from error
         self._broker_answers = True
 
     async def publish_command(self, command: TicketCommand, *, topic: str) -> None:

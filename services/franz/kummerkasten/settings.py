@@ -11,6 +11,7 @@ from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 DISCORD_API_BASE = "https://discord.com/api/v10"  # discord.py's own `discord.http.Route.BASE`
@@ -22,6 +23,7 @@ class Settings:
     client_id: int | None
     guild_id: int | None
     bootstrap: str
+    security: KafkaSecurity
     topic: str
     metrics_port: int
     log_level: str
@@ -40,6 +42,7 @@ class Settings:
             client_id=_snowflake(env, "DISCORD_CLIENT_ID"),
             guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
             bootstrap=env.bootstrap(),
+            security=env.kafka_security(),
             topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
             metrics_port=env.metrics_port(),
             log_level=env.log_level(),

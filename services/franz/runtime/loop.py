@@ -29,6 +29,7 @@ from franz.runtime import metrics
 from franz.runtime.checkpoint import REBALANCE_ERRORS, Checkpoint, Offsets
 from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class LoopConfig:
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     isolation_level: str = "read_committed"
+    security: KafkaSecurity = PLAINTEXT
 
 
 class KafkaLoop:
@@ -107,6 +109,7 @@ class KafkaLoop:
             consumer = new_consumer(
                 config.bootstrap,
                 client_id=f"franz-{config.service}",
+                security=config.security,
                 group_id=config.group_id,
                 max_poll_records=config.max_batch,
                 isolation_level=config.isolation_level,
@@ -137,7 +140,7 @@ class KafkaLoop:
                     self._healthy_poll = False
                     log.warning(
                         "poll failed; retrying",
-                        extra={"error": str(error), "error_class": type(error).__name__},
+                        extra={"error": describe_failure(error), "error_class": type(error).__name__},
                     )
                     backoff.wait(self._stop)
                     continue
@@ -298,5 +301,6 @@ def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:
             failures.append(error)
     if failures:
         raise DeliveryError(
-            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: {failures[0]!r}"
+            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: "
+            f"{describe_failure(failures[0])}"
         )

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from franz.contracts import LifecycleTopics
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    security: KafkaSecurity
     topics: LifecycleTopics
     group_id: str
     metrics_port: int
@@ -25,6 +27,7 @@ class Settings:
         env = Environment(environ)
         return cls(
             bootstrap=env.bootstrap(),
+            security=env.kafka_security(),
             topics=env.lifecycle_topics(),
             group_id=env.text("SACHBEARBEITER_GROUP_ID", "sachbearbeiter"),
             metrics_port=env.metrics_port(),
