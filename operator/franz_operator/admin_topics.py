@@ -26,6 +26,11 @@ REQUEST_TIMEOUT_MS: Final = 10_000
 # Kafka down must become a status quickly, not hold a worker for kafka-python's default 30 s.
 BOOTSTRAP_TIMEOUT_MS: Final = 5_000
 UNKNOWN_TOPIC: Final = 3
+TOPIC_AUTHORIZATION_FAILED: Final = 29
+# What the operator's own Kafka user needs on the pipeline's topics when the cluster enforces ACLs.
+ADMIN_OPERATIONS: Final = (
+    "Create, Describe, Alter, DescribeConfigs, AlterConfigs (Delete for deletionPolicy Delete)"
+)
 
 
 @dataclass(slots=True)
@@ -71,6 +76,12 @@ class AdminTopics:
         problems: dict[str, str] = {}
         changes: list[str] = []
 
+        for name, found in described.items():
+            if found["error_code"] == TOPIC_AUTHORIZATION_FAILED:
+                problems[name] = (
+                    f"TopicAuthorizationFailed: the operator's Kafka user lacks an ACL on topic {name}; "
+                    f"it needs {ADMIN_OPERATIONS}"
+                )
         missing = [name for name, found in described.items() if found["error_code"] == UNKNOWN_TOPIC]
         if missing:
             created = admin.create_topics(

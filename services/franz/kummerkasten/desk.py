@@ -135,6 +135,10 @@ class TicketDesk:
             isolation_level="read_committed",
         )
         try:
+            # As the shared loop does: a group that forms before the topic's metadata arrived idles, and a
+            # topic this user may not describe is then named in the log instead of waited for silently.
+            if not wait_for_topics(consumer, [self.topics.events], stop=self._stop)[self.topics.events]:
+                return
             consumer.subscribe([self.topics.events])
             backoff.reset()
             while not self._stop.is_set():

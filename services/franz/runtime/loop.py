@@ -229,7 +229,7 @@ class KafkaLoop:
         log.warning(
             "batch failed; it will be retried from its first offsets",
             extra={
-                "error": str(error),
+                "error": describe_failure(error),
                 "error_class": type(error).__name__,
                 "records": len(records),
                 "partitions": {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()},

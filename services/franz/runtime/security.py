@@ -178,7 +178,11 @@ def sasl_refused(bootstrap: str, security: KafkaSecurity) -> str:
 def describe_failure(error: BaseException) -> str:
     """A client error as one line; for a missing ACL, the ACL that fixes it."""
     if isinstance(error, TopicAuthorizationFailedError):
-        topics = ", ".join(str(arg) for arg in error.args) or "a topic"
+        # kafka-python names the topics as one argument each, or as one set of them.
+        named = [
+            arg for args in error.args for arg in (args if isinstance(args, set | frozenset) else [args])
+        ]
+        topics = ", ".join(sorted(str(topic) for topic in named)) or "a topic"
         return (
             f"TopicAuthorizationFailed on {topics}: the Kafka user lacks an ACL on topic {topics} "
             "(Read to consume, Write to produce, Describe for both; see the README's ACL table)"
