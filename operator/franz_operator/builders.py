@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from franz_operator import access
 from franz_operator.constants import (
     ANNOTATION_CONFIG_HASH,
     DEAD_LETTERED_ROLES,
@@ -96,6 +97,8 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
         "STATE_TOPIC": name["state"],
         "COMMANDS_DLQ_TOPIC": dead_letters["commands"],
         "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
+        # a secured cluster: which of the files in each service's own Secret to use
+        **access.client_environment(pipeline.access),
     }
 
 

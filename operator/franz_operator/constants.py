@@ -42,6 +42,7 @@ FINALIZER: Final = "franz.dev/delete-topics"
 STRIMZI_GROUP: Final = "kafka.strimzi.io"
 STRIMZI_VERSION: Final = "v1"
 STRIMZI_TOPIC_PLURAL: Final = "kafkatopics"
+STRIMZI_USER_PLURAL: Final = "kafkausers"
 STRIMZI_CLUSTER_LABEL: Final = "strimzi.io/cluster"
 
 # The keys of the projected Secret are the variables the services read, so Deployments can `envFrom` it.

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from franz_operator import access
+from franz_operator.access import PLAINTEXT_ACCESS, KafkaAccess
 from franz_operator.constants import (
     DEAD_LETTERED_ROLES,
     PARTITIONED_LIKE_FORMATTED,
@@ -47,6 +49,7 @@ class Pipeline:
     topics: tuple[Topic, ...]
     secrets: tuple[SecretRef, ...]
     deletion_policy: Literal["Retain", "Delete"]
+    access: KafkaAccess = PLAINTEXT_ACCESS  # spec.kafka.tls, authentication and users
 
     def topic(self, role: str) -> Topic:
         return next(topic for topic in self.topics if topic.role == role)
@@ -128,4 +131,5 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
         topics=tuple(topics),
         secrets=secrets,
         deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
+        access=access.from_spec(kafka),
     )
