@@ -14,8 +14,10 @@ from typing import Any, Final
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
-from kafka.errors import KafkaError
+from kafka.errors import AuthorizationError, KafkaError
 
+from franz.runtime.clients import check_access
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, client_config, describe_failure
 from franz_operator.builders import TopicState, more_partitions_in_kafka, not_enough_brokers
 from franz_operator.exceptions import KafkaUnavailable
 from franz_operator.pipeline import Topic
@@ -25,6 +27,11 @@ REQUEST_TIMEOUT_MS: Final = 10_000
 BOOTSTRAP_TIMEOUT_MS: Final = 5_000
 UNKNOWN_TOPIC: Final = 3
 INVALID_REPLICATION_FACTOR: Final = 38
+TOPIC_AUTHORIZATION_FAILED: Final = 29
+# What the operator's own Kafka user needs on the pipeline's topics when the cluster enforces ACLs.
+ADMIN_OPERATIONS: Final = (
+    "Create, Describe, Alter, DescribeConfigs, AlterConfigs (Delete for deletionPolicy Delete)"
+)
 
 
 @dataclass(slots=True)
@@ -34,7 +41,10 @@ class TopicsResult:
 
 
 class AdminTopics:
-    def __init__(self) -> None:
+    def __init__(self, *, security: KafkaSecurity = PLAINTEXT) -> None:
+        """`security`: the operator's own Kafka identity (KAFKA_SECURITY_PROTOCOL and the rest, read once
+        at start), used for every pipeline whose topics it manages through the admin API."""
+        self.security = security
         self._clients: dict[str, KafkaAdminClient] = {}
         self._guard = threading.Lock()
 
@@ -44,7 +54,7 @@ class AdminTopics:
             return self._reconcile(self._client(bootstrap), topics)
         except KafkaError as error:
             self._forget(bootstrap)
-            raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
+            raise KafkaUnavailable(self._explain(bootstrap, error)) from error
 
     def partition_counts(self, bootstrap: str, names: Sequence[str]) -> dict[str, int]:
         """The partitions of each topic that exists: what Kafka holds when Strimzi refuses to shrink it."""
@@ -61,7 +71,7 @@ class AdminTopics:
             result = self._client(bootstrap).delete_topics(list(names), raise_errors=False)
         except KafkaError as error:
             self._forget(bootstrap)
-            raise KafkaUnavailable(f"Kafka at {bootstrap}: {error}") from error
+            raise KafkaUnavailable(self._explain(bootstrap, error)) from error
         return [t["name"] for t in result["topics"] if t["error_code"] == 0]
 
     def close(self) -> None:
@@ -77,6 +87,12 @@ class AdminTopics:
         short_of_brokers: set[str] = set()  # refused for more replicas than brokers: NotEnoughBrokers
         changes: list[str] = []
 
+        for name, found in described.items():
+            if found["error_code"] == TOPIC_AUTHORIZATION_FAILED:
+                problems[name] = (
+                    f"TopicAuthorizationFailed: the operator's Kafka user lacks an ACL on topic {name}; "
+                    f"it needs {ADMIN_OPERATIONS}"
+                )
         missing = [name for name, found in described.items() if found["error_code"] == UNKNOWN_TOPIC]
         if missing:
             created = admin.create_topics(
@@ -191,10 +207,17 @@ class AdminTopics:
                 self._clients[bootstrap] = KafkaAdminClient(
                     bootstrap_servers=bootstrap,
                     client_id="franz-operator",
+                    **client_config(self.security),
                     request_timeout_ms=REQUEST_TIMEOUT_MS,
                     bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                 )
             return self._clients[bootstrap]
+
+    def _explain(self, bootstrap: str, error: KafkaError) -> str:
+        """Kafka's error as one line; for a client that never connected, why (address, CA, credentials)."""
+        if isinstance(error, AuthorizationError):
+            return f"Kafka at {bootstrap}: {describe_failure(error)}"
+        return f"Kafka at {bootstrap}: {check_access(bootstrap, self.security) or error}"
 
     def _forget(self, bootstrap: str) -> None:
         """A client that failed is closed, so the next attempt starts from a fresh connection."""

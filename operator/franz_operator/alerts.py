@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from franz.runtime.errors import ErrorReporter, error_reporter
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz_operator.builders import Condition
 from franz_operator.pipeline import Pipeline
 
@@ -21,7 +22,8 @@ KAFKA_UNREACHABLE = "KafkaUnreachable"  # the admin backend's reason: the errors
 
 
 class PipelineAlerts:
-    def __init__(self) -> None:
+    def __init__(self, *, security: KafkaSecurity = PLAINTEXT) -> None:
+        self._security = security  # the operator's own Kafka identity, as for the admin backend
         self._reporters: dict[tuple[str, str], ErrorReporter] = {}
         self._guard = threading.Lock()  # reconciles of different pipelines run in parallel
 
@@ -54,5 +56,7 @@ class PipelineAlerts:
         key = (pipeline.bootstrap_servers, pipeline.topic("errors").name)
         with self._guard:
             if key not in self._reporters:
-                self._reporters[key] = error_reporter(SERVICE, bootstrap=key[0], topic=key[1])
+                self._reporters[key] = error_reporter(
+                    SERVICE, bootstrap=key[0], topic=key[1], security=self._security
+                )
             return self._reporters[key]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from franz_operator import access
 from franz_operator.constants import (
     ANNOTATION_ACCEPT_TOPIC_IDS,
     ANNOTATION_CONFIG_HASH,
@@ -100,6 +101,8 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
         "STATE_TOPIC": name["state"],
         "COMMANDS_DLQ_TOPIC": dead_letters["commands"],
         "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
+        # a secured cluster: which of the files in each service's own Secret to use
+        **access.client_environment(pipeline.access),
     }
 
 

@@ -48,6 +48,7 @@ ANNOTATION_ACCEPT_TOPIC_IDS: Final = "franz.dev/accept-topic-ids"
 STRIMZI_GROUP: Final = "kafka.strimzi.io"
 STRIMZI_VERSION: Final = "v1"
 STRIMZI_TOPIC_PLURAL: Final = "kafkatopics"
+STRIMZI_USER_PLURAL: Final = "kafkausers"
 STRIMZI_CLUSTER_LABEL: Final = "strimzi.io/cluster"
 # Strimzi's topic operator deletes the topic in Kafka before it removes this from a deleted KafkaTopic.
 STRIMZI_FINALIZER: Final = "strimzi.io/topic-operator"

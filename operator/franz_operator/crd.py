@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from franz_operator import access
 from franz_operator.constants import CRD_NAME, GROUP, KIND, PLURAL, TOPIC_ROLES, VERSION
 
 TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
@@ -111,12 +112,14 @@ def _spec() -> dict[str, Any]:
                             },
                         },
                     },
+                    **access.crd_properties(),
                 },
                 "x-kubernetes-validations": [
                     {
                         "rule": "self.topicBackend != 'strimzi' || has(self.strimzi)",
                         "message": "topicBackend strimzi needs kafka.strimzi.cluster (the Kafka resource)",
-                    }
+                    },
+                    *access.crd_rules(),
                 ],
             },
             "topicDefaults": {
@@ -193,6 +196,19 @@ def _status() -> dict[str, Any]:
                         "message": {"type": "string"},
                         "lastTransitionTime": {"type": "string", "format": "date-time"},
                         "observedGeneration": {"type": "integer"},
+                    },
+                },
+            },
+            "users": {
+                "type": "array",
+                "description": "kafka.users.create: each service's KafkaUser and whether it is ready",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "service": {"type": "string"},
+                        "name": {"type": "string"},
+                        "ready": {"type": "boolean"},
+                        "message": {"type": "string"},
                     },
                 },
             },

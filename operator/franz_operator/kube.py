@@ -24,6 +24,7 @@ from franz_operator.constants import (
     PLURAL,
     STRIMZI_GROUP,
     STRIMZI_TOPIC_PLURAL,
+    STRIMZI_USER_PLURAL,
     STRIMZI_VERSION,
     VERSION,
 )
@@ -50,8 +51,14 @@ CONFIG_MAP: Final = Kind("", "v1", "configmaps")
 SECRET: Final = Kind("", "v1", "secrets")
 DEPLOYMENT: Final = Kind("apps", "v1", "deployments")
 KAFKA_TOPIC: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL)
+KAFKA_USER: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_USER_PLURAL)
 PIPELINE: Final = Kind(GROUP, VERSION, PLURAL)
-KINDS_BY_API_KIND: Final = {"ConfigMap": CONFIG_MAP, "Secret": SECRET, "KafkaTopic": KAFKA_TOPIC}
+KINDS_BY_API_KIND: Final = {
+    "ConfigMap": CONFIG_MAP,
+    "Secret": SECRET,
+    "KafkaTopic": KAFKA_TOPIC,
+    "KafkaUser": KAFKA_USER,
+}
 
 REQUEST_TIMEOUT_SECONDS: Final = 15.0
 

@@ -50,8 +50,8 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     # An unreachable Kafka is a pipeline's TopicsReady=False with Kafka's error; not a line per retry.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    admin = AdminTopics()
-    alerts = PipelineAlerts()
+    admin = AdminTopics(security=settings.security)
+    alerts = PipelineAlerts(security=settings.security)
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
     pipelines = handlers.Pipelines(
         reconciler=Reconciler(

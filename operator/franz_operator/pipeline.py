@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from franz_operator import access
+from franz_operator.access import PLAINTEXT_ACCESS, KafkaAccess
 from franz_operator.constants import (
     ANNOTATION_ACCEPT_TOPIC_IDS,
     DEAD_LETTERED_ROLES,
@@ -49,6 +51,7 @@ class Pipeline:
     secrets: tuple[SecretRef, ...]
     deletion_policy: Literal["Retain", "Delete"]
     accepted_topic_ids: frozenset[str] = frozenset()  # recreated topics whose new id the user accepted
+    access: KafkaAccess = PLAINTEXT_ACCESS  # spec.kafka.tls, authentication and users
 
     def topic(self, role: str) -> Topic:
         return next(topic for topic in self.topics if topic.role == role)
@@ -131,6 +134,7 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
         secrets=secrets,
         deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
         accepted_topic_ids=accepted_topic_ids(body),
+        access=access.from_spec(kafka),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from franz_operator import builders, metrics
+from franz_operator import builders, metrics, reconcile_users
 from franz_operator.admin_topics import AdminTopics, TopicsResult
 from franz_operator.builders import Condition, TopicState
 from franz_operator.constants import (
@@ -166,18 +166,25 @@ class Reconciler:
                 secrets_ready = Condition.of("SecretsReady", False, "ApplyFailed", str(error))
 
         topics, topics_ready = self._topics(pipeline, body, previous, changes)
+        kafka_access = reconcile_users.reconcile_access(self._kube, pipeline)
+        access_conditions = [kafka_access.condition] if kafka_access else []
+        if kafka_access:
+            changes.extend(kafka_access.changes)
 
-        if config_ready.status == "True" and secrets_ready.status == "True":
-            digest = builders.config_hash(config["data"], secret["data"])
+        if all(c.status == "True" for c in (config_ready, secrets_ready, *access_conditions)):
+            secret_data = {**secret["data"], **(kafka_access.secret_data if kafka_access else {})}
+            digest = builders.config_hash(config["data"], secret_data)
             changes.extend(self._roll_out(pipeline, digest))
 
         for change in changes:
             self._post_event(body, warning=False, reason="Applied", message=change)
 
-        conditions = [topics_ready, secrets_ready, config_ready]
+        conditions = [topics_ready, secrets_ready, config_ready, *access_conditions]
         status = builders.status(
             pipeline, previous=previous, conditions=conditions, topics=topics, now=self._clock()
         )
+        if kafka_access and pipeline.access.create_users:
+            status["users"] = [user.as_status() for user in kafka_access.users]
         if _without_times(status) != _without_times(previous):
             self._kube.merge_patch(
                 PIPELINE, pipeline.namespace, pipeline.name, {"status": status}, status=True

@@ -16,6 +16,7 @@ from franz.runtime.wait import stop_event
 
 if TYPE_CHECKING:  # `franz --help` stays fast: kafka-python is imported by the commands that use it
     from franz.runtime.dlq import Letter
+    from franz.runtime.security import KafkaSecurity
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
@@ -34,8 +35,9 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         category=args.category,
         priority=args.priority,
     )
-    _check_topics(bootstrap, [topic])
-    producer = new_producer(bootstrap, client_id="franz-ticket")
+    security = env.kafka_security()
+    _check_topics(bootstrap, [topic], security)
+    producer = new_producer(bootstrap, client_id="franz-ticket", security=security)
     try:
         published = publish_intake(producer, topic=topic, intake=intake)
     finally:
@@ -53,11 +55,11 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_topics(bootstrap: str, topics: Sequence[str]) -> None:
+def _check_topics(bootstrap: str, topics: Sequence[str], security: KafkaSecurity) -> None:
     """Fail at once, saying how to create it, when a topic is missing (sends would wait a minute)."""
     from franz.runtime.clients import new_reader, partitions_of
 
-    consumer = new_reader(bootstrap, client_id="franz-cli-metadata")
+    consumer = new_reader(bootstrap, client_id="franz-cli-metadata", security=security)
     try:
         for topic in topics:
             partitions_of(consumer, topic, bootstrap=bootstrap)
@@ -72,8 +74,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
 
     stop = stop_event()
-    bootstrap = args.bootstrap or Environment().bootstrap()
-    consumer = new_consumer(bootstrap, client_id="franz-tail", isolation_level="read_committed")
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
+    consumer = new_consumer(
+        bootstrap, client_id="franz-tail", security=env.kafka_security(), isolation_level="read_committed"
+    )
     try:
         partitions = partitions_of(consumer, args.topic, bootstrap=bootstrap)
         assigned = [TopicPartition(args.topic, p) for p in partitions]
@@ -102,8 +107,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     env = Environment()
     ticket_id = parse_ticket_id(args.ticket_id)
     bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events
-    _check_topics(bootstrap, [topic])
-    events = history(bootstrap, topic, ticket_id)
+    security = env.kafka_security()
+    _check_topics(bootstrap, [topic], security)
+    events = history(bootstrap, topic, ticket_id, security=security)
     if not events:
         raise FranzError(
             f"no events for {ticket_id}: check the id, or whether sachbearbeiter has seen it yet"
@@ -120,8 +126,9 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 
     env = Environment()
     bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state
-    _check_topics(bootstrap, [topic])
-    states = current_states(bootstrap, topic)
+    security = env.kafka_security()
+    _check_topics(bootstrap, [topic], security)
+    states = current_states(bootstrap, topic, security=security)
     if args.json:
         for state in states.values():
             if args.status is None or state["status"] == args.status:
@@ -142,10 +149,11 @@ def _dead_letters(args: argparse.Namespace) -> Iterator[Letter]:
     from franz.runtime.settings import Environment
     from franz.sachbearbeiter.eventlog import read_to_end
 
-    bootstrap = args.bootstrap or Environment().bootstrap()
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
     since = _since(args.since) if args.since else None
     offsets = _offset_range(args.offsets) if args.offsets else None
-    consumer = new_reader(bootstrap, client_id="franz-dlq")
+    consumer = new_reader(bootstrap, client_id="franz-dlq", security=env.kafka_security())
     try:
         partitions = [
             TopicPartition(args.topic, p) for p in partitions_of(consumer, args.topic, bootstrap=bootstrap)
@@ -190,9 +198,10 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
 
     letters = list(_dead_letters(args))
-    bootstrap = args.bootstrap or Environment().bootstrap()
-    _check_topics(bootstrap, sorted({letter.target[0] for letter in letters}))
-    done = _replayed_already(bootstrap, letters)
+    env = Environment()
+    bootstrap, security = args.bootstrap or env.bootstrap(), env.kafka_security()
+    _check_topics(bootstrap, sorted({letter.target[0] for letter in letters}), security)
+    done = _replayed_already(bootstrap, letters, security)
     pending = [letter for letter in letters if letter.id not in done]
     summary = {"selected": len(letters), "already_replayed": len(letters) - len(pending), "replayed": 0}
     if args.dry_run:
@@ -201,7 +210,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             print(f"would replay {letter.id} to {topic}/{partition}", flush=True)
         print(json.dumps({**summary, "dry_run": True}), flush=True)
         return 0
-    producer = new_producer(bootstrap, client_id="franz-dlq-replay")
+    producer = new_producer(bootstrap, client_id="franz-dlq-replay", security=security)
     try:
         futures = []
         for number, letter in enumerate(pending, start=1):
@@ -228,7 +237,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
 REPLAY_PROGRESS_EVERY = 100
 
 
-def _replayed_already(bootstrap: str, letters: Sequence[Letter]) -> set[str]:
+def _replayed_already(bootstrap: str, letters: Sequence[Letter], security: KafkaSecurity) -> set[str]:
     """The letters whose replay is on their source partition already: read from the earliest of their
     offsets, since a replay always lands after the record it repeats."""
     from kafka import TopicPartition
@@ -243,7 +252,7 @@ def _replayed_already(bootstrap: str, letters: Sequence[Letter]) -> set[str]:
         offset = int(letter.envelope["source"].get("offset") or 0)
         earliest[target] = min(earliest.get(target, offset), offset)
     found: set[str] = set()
-    consumer = new_reader(bootstrap, client_id="franz-dlq-replayed")
+    consumer = new_reader(bootstrap, client_id="franz-dlq-replayed", security=security)
     try:
         for (topic, partition), offset in earliest.items():
             for record in read_to_end(consumer, [TopicPartition(topic, partition)], start=offset):

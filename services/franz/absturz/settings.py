@@ -9,6 +9,7 @@ from typing import Literal
 from franz import contracts
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
@@ -16,6 +17,7 @@ from franz.runtime.settings import Environment
 class Settings:
     bootstrap: str
     errors_topic: str
+    security: KafkaSecurity
     topics: tuple[str, ...]
     group_id: str
     webhook_url: Secret
@@ -37,6 +39,7 @@ class Settings:
         return cls(
             bootstrap=env.bootstrap(),
             errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topics=env.topics("KAFKA_TOPICS", f"{contracts.TOPIC_ERRORS},{contracts.TOPIC_FORMATTED_DLQ}"),
             group_id=env.text("CONSUMER_GROUP", "absturz"),
             webhook_url=Secret(url),

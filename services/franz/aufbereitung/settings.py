@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from franz import contracts
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
@@ -15,6 +16,7 @@ from franz.runtime.settings import Environment
 class Settings:
     bootstrap: str
     errors_topic: str
+    security: KafkaSecurity
     source_topic: str
     target_topic: str
     dlq_topic: str
@@ -33,6 +35,7 @@ class Settings:
         return cls(
             bootstrap=env.bootstrap(),
             errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             source_topic=env.topic("SOURCE_TOPIC", contracts.TOPIC_INTAKE),
             target_topic=env.topic("TARGET_TOPIC", contracts.TOPIC_FORMATTED),
             dlq_topic=env.topic("DLQ_TOPIC", contracts.TOPIC_FORMATTED_DLQ),

@@ -33,9 +33,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from franz.devstack.images import base_rootfs, pause_image
     from franz.devstack.kafka import KAFKA_VERSION, kafka_libs
     from franz.devstack.kube import prepare_control_plane
+    from franz.devstack.strimzi import STRIMZI_VERSION, strimzi_jar
     from franz.devstack.tools import tool, tool_version
 
     progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
+    progress(f"Strimzi {STRIMZI_VERSION}'s CRDs: {strimzi_jar()}")
     require_node_packages()
     prepare_control_plane()
     for name in ("helm", "kubectl", "promtool"):

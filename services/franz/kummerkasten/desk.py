@@ -26,6 +26,7 @@ from franz.contracts import LifecycleTopics, TicketEvent, TicketState, Undecodab
 from franz.runtime import metrics
 from franz.runtime.clients import new_consumer, new_reader
 from franz.runtime.errors import ErrorReporter
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.runtime.text import summary
 from franz.runtime.wait import Backoff, wait_for_topics
 
@@ -45,8 +46,10 @@ class TicketDesk:
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
         reporter: ErrorReporter,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.reporter = reporter
         for topic in (topics.events, topics.state):  # at 0 before the first skip, as every series
             for reason in metrics.SKIP_REASONS:
@@ -111,7 +114,7 @@ class TicketDesk:
                 backoff.wait(self._stop)
 
     def _follow_state(self, backoff: Backoff) -> None:
-        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
+        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state", security=self.security)
         try:
             topic = self.topics.state
             partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
@@ -142,11 +145,16 @@ class TicketDesk:
         consumer = new_consumer(
             self.bootstrap,
             client_id="franz-kummerkasten-events",
+            security=self.security,
             group_id=self.group_id,
             auto_offset_reset="latest",
             isolation_level="read_committed",
         )
         try:
+            # As the shared loop does: a group that forms before the topic's metadata arrived idles, and a
+            # topic this user may not describe is then named in the log instead of waited for silently.
+            if not wait_for_topics(consumer, [self.topics.events], stop=self._stop)[self.topics.events]:
+                return
             consumer.subscribe([self.topics.events])
             backoff.reset()
             while not self._stop.is_set():

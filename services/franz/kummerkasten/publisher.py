@@ -15,13 +15,21 @@ from franz.runtime.clients import new_producer
 from franz.runtime.errors import ErrorReporter
 from franz.runtime.exceptions import PublishError
 from franz.runtime.intake import PublishedTicket, publish_intake
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 
 
 class IntakePublisher:
     def __init__(
-        self, bootstrap: str, topic: str, *, ack_timeout: float = 10.0, reporter: ErrorReporter | None = None
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
+        ack_timeout: float = 10.0,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.ack_timeout = ack_timeout
         self.reporter = reporter
@@ -39,6 +47,7 @@ class IntakePublisher:
                     self._producer = new_producer(
                         self.bootstrap,
                         client_id="franz-kummerkasten",
+                        security=self.security,
                         max_block_ms=5000,
                         bootstrap_timeout_ms=5000,
                         delivery_timeout_ms=int(self.ack_timeout * 1000),
@@ -74,7 +83,7 @@ class IntakePublisher:
         failure = (
             error
             if isinstance(error, PublishError)
-            else PublishError(f"Kafka did not take the {what}: {error}")
+            else PublishError(f"Kafka did not take the {what}: {describe_failure(error)}")
         )
         if self.reporter is not None:
             self.reporter.report(

@@ -22,6 +22,8 @@ from franz.kummerkasten.settings import Settings
 from franz.runtime.errors import error_reporter
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
+from franz.runtime.service import wait_for_kafka
+from franz.runtime.wait import stop_event
 
 log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
@@ -46,10 +48,19 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.initialise()
     discord.http.Route.BASE = settings.api_base
-    reporter = error_reporter("kummerkasten", bootstrap=settings.bootstrap, topic=settings.errors_topic)
-    publisher = IntakePublisher(settings.bootstrap, settings.topic, reporter=reporter)
+    if wait_for_kafka(
+        settings.bootstrap, settings.security, metrics_port=settings.metrics_port, stop=stop_event()
+    ):
+        return 0
+    reporter = error_reporter(
+        "kummerkasten", bootstrap=settings.bootstrap, topic=settings.errors_topic, security=settings.security
+    )
+    publisher = IntakePublisher(
+        settings.bootstrap, settings.topic, security=settings.security, reporter=reporter
+    )
     desk = TicketDesk(
         bootstrap=settings.bootstrap,
+        security=settings.security,
         topics=settings.lifecycle_topics,
         group_id=settings.notify_group,
         on_closed=lambda event: bot.closed(event),

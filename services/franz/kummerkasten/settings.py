@@ -11,6 +11,7 @@ from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 DISCORD_API_BASE = "https://discord.com/api/v10"  # discord.py's own `discord.http.Route.BASE`
@@ -23,6 +24,7 @@ class Settings:
     guild_id: int | None
     bootstrap: str
     errors_topic: str
+    security: KafkaSecurity
     topic: str
     metrics_port: int
     log_level: str
@@ -42,6 +44,7 @@ class Settings:
             guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
             bootstrap=env.bootstrap(),
             errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
             metrics_port=env.metrics_port(),
             log_level=env.log_level(),

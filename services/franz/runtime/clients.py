@@ -10,6 +10,7 @@ from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError
 
 from franz.runtime.exceptions import BrokerUnreachable, KafkaClientIncompatible, TopicMissing
+from franz.runtime.security import PLAINTEXT, PROBE_SECONDS, KafkaSecurity, client_config, probe, sasl_refused
 
 
 def _finish_pending_joins(coordinator: type[ConsumerCoordinator] = ConsumerCoordinator) -> None:
@@ -50,9 +51,12 @@ def _constructor_sets(cls: type, attribute: str) -> bool:
 _finish_pending_joins()
 
 
-def new_producer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaProducer:
+def new_producer(
+    bootstrap: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT, **overrides: Any
+) -> KafkaProducer:
     """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
     config: dict[str, Any] = {
+        **client_config(security),
         "bootstrap_servers": bootstrap.split(","),
         "client_id": client_id,
         "acks": "all",
@@ -68,12 +72,15 @@ def new_producer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaPr
     try:
         return KafkaProducer(**config)
     except KafkaError as error:
-        raise BrokerUnreachable(_unreachable(bootstrap, error)) from error
+        raise BrokerUnreachable(_unreachable(bootstrap, security, error)) from error
 
 
-def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaConsumer:
+def new_consumer(
+    bootstrap: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT, **overrides: Any
+) -> KafkaConsumer:
     """Manual commits only: the caller commits after every record derived from an offset is acknowledged."""
     config: dict[str, Any] = {
+        **client_config(security),
         "bootstrap_servers": bootstrap.split(","),
         "client_id": client_id,
         "enable_auto_commit": False,
@@ -87,13 +94,17 @@ def new_consumer(bootstrap: str, *, client_id: str, **overrides: Any) -> KafkaCo
     try:
         return KafkaConsumer(**config)
     except KafkaError as error:
-        raise BrokerUnreachable(_unreachable(bootstrap, error)) from error
+        raise BrokerUnreachable(_unreachable(bootstrap, security, error)) from error
 
 
-def new_reader(bootstrap: str, *, client_id: str) -> KafkaConsumer:
+def new_reader(bootstrap: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT) -> KafkaConsumer:
     """A consumer outside any group that sees only committed records: for reading topics, not sharing them."""
     return new_consumer(
-        bootstrap, client_id=client_id, isolation_level="read_committed", max_poll_records=5000
+        bootstrap,
+        client_id=client_id,
+        security=security,
+        isolation_level="read_committed",
+        max_poll_records=5000,
     )
 
 
@@ -110,8 +121,30 @@ def partitions_of(consumer: KafkaConsumer, topic: str, *, bootstrap: str) -> lis
     return sorted(partitions)
 
 
-def _unreachable(bootstrap: str, error: KafkaError) -> str:
-    return (
+def check_access(bootstrap: str, security: KafkaSecurity) -> str | None:
+    """None when the brokers accept a connection made as `security`, else one line saying what to fix.
+
+    kafka-python retries a refused login or an untrusted certificate until its bootstrap timeout and then
+    reports only that it could not bootstrap; this asks the question in a few seconds and names the cause.
+    """
+    problem = probe(bootstrap, security)
+    if problem is not None or not security.uses_sasl:
+        return problem
+    try:
+        client = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            client_id="franz-access-check",
+            bootstrap_timeout_ms=int(PROBE_SECONDS * 1000),
+            **client_config(security),
+        )
+    except KafkaError:
+        return sasl_refused(bootstrap, security)
+    client.close()
+    return None
+
+
+def _unreachable(bootstrap: str, security: KafkaSecurity, error: KafkaError) -> str:
+    return check_access(bootstrap, security) or (
         f"no Kafka broker answered at {bootstrap} ({type(error).__name__}); "
         "check KAFKA_BOOTSTRAP_SERVERS and that the brokers are up"
     )

@@ -32,6 +32,7 @@ from franz.runtime import metrics
 from franz.runtime.clients import new_producer
 from franz.runtime.dlq import coordinates
 from franz.runtime.logs import redact
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,9 @@ class Collapser:
         return event
 
 
-def error_reporter(service: str, *, bootstrap: str, topic: str) -> ErrorReporter:
+def error_reporter(
+    service: str, *, bootstrap: str, topic: str, security: KafkaSecurity = PLAINTEXT
+) -> ErrorReporter:
     """The reporter of a service whose `errors` topic is on `bootstrap`; it connects on its first report."""
     return ErrorReporter(
         service=service,
@@ -109,6 +112,7 @@ def error_reporter(service: str, *, bootstrap: str, topic: str) -> ErrorReporter
         producer_factory=lambda: new_producer(
             bootstrap,
             client_id=f"franz-{service}-errors",
+            security=security,
             max_block_ms=MAX_BLOCK_MS,
             bootstrap_timeout_ms=MAX_BLOCK_MS,
         ),

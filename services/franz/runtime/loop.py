@@ -29,6 +29,7 @@ from franz.runtime import metrics
 from franz.runtime.checkpoint import REBALANCE_ERRORS, Checkpoint, Offsets
 from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 from franz.runtime.wait import Backoff, wait_for_topics
 
 if TYPE_CHECKING:  # errors → dlq → produce → loop: the loop only holds a reporter it is given
@@ -94,6 +95,7 @@ class LoopConfig:
     isolation_level: str = "read_committed"
     # A batch that failed this many times in a row is reported to `errors` (repeats collapse there).
     report_after_failures: int = 3
+    security: KafkaSecurity = PLAINTEXT
 
 
 class KafkaLoop:
@@ -121,6 +123,7 @@ class KafkaLoop:
             consumer = new_consumer(
                 config.bootstrap,
                 client_id=f"franz-{config.service}",
+                security=config.security,
                 group_id=config.group_id,
                 max_poll_records=config.max_batch,
                 isolation_level=config.isolation_level,
@@ -151,7 +154,7 @@ class KafkaLoop:
                     self._healthy_poll = False
                     log.warning(
                         "poll failed; retrying",
-                        extra={"error": str(error), "error_class": type(error).__name__},
+                        extra={"error": describe_failure(error), "error_class": type(error).__name__},
                     )
                     backoff.wait(self._stop)
                     continue
@@ -241,7 +244,7 @@ class KafkaLoop:
         log.warning(
             "batch failed; it will be retried from its first offsets",
             extra={
-                "error": str(error),
+                "error": describe_failure(error),
                 "error_class": type(error).__name__,
                 "records": len(records),
                 "partitions": {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()},
@@ -347,5 +350,6 @@ def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:
             failures.append(error)
     if failures:
         raise DeliveryError(
-            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: {failures[0]!r}"
+            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: "
+            f"{describe_failure(failures[0])}"
         )

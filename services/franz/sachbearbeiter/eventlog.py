@@ -17,6 +17,7 @@ from kafka.partitioner.default import murmur2
 from franz import contracts
 from franz.exceptions import FranzError
 from franz.runtime.clients import new_reader
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.sachbearbeiter.core import Ledger
 
 
@@ -76,10 +77,12 @@ def read_to_end(
                 remaining.discard(tp)
 
 
-def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
+def restore(
+    bootstrap: str, topic: str, partition: int, *, security: KafkaSecurity = PLAINTEXT
+) -> tuple[Ledger, int]:
     """The ledger of one partition, folded from its events alone; and how many events were read."""
     ledger, count = Ledger(), 0
-    consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore")
+    consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore", security=security)
     try:
         for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
             ledger.apply(contracts.decode_event(record.value))
@@ -89,9 +92,11 @@ def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
     return ledger, count
 
 
-def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.TicketEvent]:
+def history(
+    bootstrap: str, topic: str, ticket_id: str, *, security: KafkaSecurity = PLAINTEXT
+) -> list[contracts.TicketEvent]:
     """A ticket's events in order; a duplicate left by a crash (same event id) is shown once."""
-    consumer = new_reader(bootstrap, client_id="franz-history")
+    consumer = new_reader(bootstrap, client_id="franz-history", security=security)
     try:
         partition = partition_for(ticket_id, partition_count(consumer, topic))
         events: dict[str, contracts.TicketEvent] = {}
@@ -105,9 +110,11 @@ def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.Ticket
     return list(events.values())
 
 
-def current_states(bootstrap: str, topic: str) -> dict[str, contracts.TicketState]:
+def current_states(
+    bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, contracts.TicketState]:
     """The compacted state topic read to its end: the latest state of every ticket."""
-    consumer = new_reader(bootstrap, client_id="franz-tickets")
+    consumer = new_reader(bootstrap, client_id="franz-tickets", security=security)
     try:
         partitions = [TopicPartition(topic, p) for p in range(partition_count(consumer, topic))]
         states: dict[str, contracts.TicketState] = {}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from franz.contracts import LifecycleTopics
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
@@ -15,6 +16,7 @@ from franz.runtime.settings import Environment
 class Settings:
     bootstrap: str
     errors_topic: str
+    security: KafkaSecurity
     topics: LifecycleTopics
     group_id: str
     metrics_port: int
@@ -27,6 +29,7 @@ class Settings:
         return cls(
             bootstrap=env.bootstrap(),
             errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topics=env.lifecycle_topics(),
             group_id=env.text("SACHBEARBEITER_GROUP_ID", "sachbearbeiter"),
             metrics_port=env.metrics_port(),
