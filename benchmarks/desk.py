@@ -46,7 +46,6 @@ def service(name: str, env: dict[str, str], logs: Path) -> ManagedProcess:
         [sys.executable, "-m", "franz", name],
         log_path=logs / f"{name}.log",
         env={"PATH": "/usr/bin:/bin", "LOG_FORMAT": "json", **env},
-        die_with_parent=True,
     )
     process.start()
     return process

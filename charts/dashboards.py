@@ -131,6 +131,15 @@ def _quantiles(
     return [(f"histogram_quantile({q}, {buckets})", f"p{round(q * 100)}") for q in quantiles]
 
 
+def _lifetime_quantiles(
+    histogram: str, selector: str, *, quantiles: tuple[float, ...] = (0.5, 0.95)
+) -> list[tuple[str, str]]:
+    """Quantiles over every observation since each instance started, for what happens mostly at a start:
+    it comes before Prometheus's first scrape of the new instance, so no rate() ever sees it."""
+    buckets = f"sum by (le) ({histogram}_bucket{{{selector}}})"
+    return [(f"histogram_quantile({q}, {buckets})", f"p{round(q * 100)}") for q in quantiles]
+
+
 def _variable(name: str, label: str, query: str) -> Json:
     return {
         "name": name,
@@ -423,9 +432,9 @@ def _services() -> Json:
         ),
         graph(
             "Partition restore time",
-            "Folding a partition's ticket-events into memory when it is assigned (start, rebalance), over "
-            "the last hour; consumption of that partition waits for it.",
-            _quantiles("franz_ticket_restore_seconds", NS, window="1h"),
+            "Folding a partition's ticket-events into memory when it is assigned (start, rebalance), since "
+            "each instance started; consumption of that partition waits for it.",
+            _lifetime_quantiles("franz_ticket_restore_seconds", NS),
             unit="s",
         ),
         layout.row("absturz: the Discord webhook"),
@@ -584,9 +593,9 @@ def _tickets() -> Json:
         ),
         graph(
             "Partition restore time (p99)",
-            "Folding a partition's ticket-events into memory after it is assigned, over the last hour: how "
-            "long a start or rebalance holds that partition's tickets back.",
-            _quantiles("franz_ticket_restore_seconds", NS, quantiles=(0.99,), window="1h"),
+            "Folding a partition's ticket-events into memory after it is assigned, since each instance "
+            "started: how long a start or rebalance holds that partition's tickets back.",
+            _lifetime_quantiles("franz_ticket_restore_seconds", NS, quantiles=(0.99,)),
             unit="s",
         ),
         graph(

@@ -20,6 +20,7 @@ from franz.devstack.tools import tool
 from franz_operator.crd import custom_resource_definition
 from franz_operator.kube import Kube
 from tests.helpers import Foreground, api_client, install_crd
+from tests.secured import SecuredKafka
 from tests.strimzi import kafka_topic_crd
 
 
@@ -29,6 +30,18 @@ def kafka() -> Iterator[LocalKafka]:
     broker.start()
     try:
         yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
+    """A second broker with SASL_SSL (SCRAM) and mutual-TLS listeners and ACLs enforced; started only by
+    the tests that ask for it, so the plain broker and its start-up stay as they are."""
+    broker = LocalKafka(secured=True)
+    broker.start()
+    try:
+        yield SecuredKafka(broker, tmp_path_factory.mktemp("kafka-users"))
     finally:
         broker.close()
 

@@ -10,7 +10,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -20,7 +21,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kubernetes import config
 from kubernetes.client import ApiClient
 
-from franz.devstack.process import ManagedProcess, free_port
+from franz.devstack.discord_webhook import LocalDiscordWebhook
+from franz.devstack.kube import LocalControlPlane
+from franz.devstack.process import ManagedProcess, die_with_parent, free_port
+from franz.devstack.prometheus import LocalPrometheus
 from franz_operator.exceptions import KubeError
 from franz_operator.kube import Kind, Kube
 
@@ -108,15 +112,87 @@ class ServiceProcess(ManagedProcess):
         return total
 
 
+def start_scraped(
+    prometheus: LocalPrometheus, service: str, *, env: dict[str, str], log_dir: Path, namespace: str
+) -> tuple[str, ServiceProcess]:
+    """Start a service as a process, ready, that `prometheus` scrapes in `namespace`; returns the scrape
+    target's name (unique) and the process. Scraped once before it returns, so a workload started after
+    it shows as an increase from the series' zeros."""
+    process = ServiceProcess(service, env=env, log_dir=log_dir)
+    process.start()
+    process.wait_until_ready()
+    name = f"{service}-{process.metrics_port}"
+    prometheus.scrape(name, [f"127.0.0.1:{process.metrics_port}"], namespace=namespace)
+    wait_until(lambda: prometheus.query(f'up{{service="{name}"}} == 1'), timeout=60)
+    return name, process
+
+
+def pipeline_env(
+    bootstrap: str, topics: Mapping[str, str], *, group_prefix: str
+) -> dict[str, dict[str, str]]:
+    """Each service's environment for a pipeline's topics by role (a FranzPipeline's `spec.topics` names,
+    dead-letter queues `<topic>-dlq`), in consumer groups of its own: what the chart sets from the
+    operator's ConfigMap. absturz still needs DISCORD_WEBHOOK_URL, kummerkasten its Discord settings."""
+    formatted_dlq, commands_dlq = f"{topics['formatted']}-dlq", f"{topics['commands']}-dlq"
+    lifecycle = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "FORMATTED_TOPIC": topics["formatted"],
+        "COMMANDS_TOPIC": topics["commands"],
+        "EVENTS_TOPIC": topics["events"],
+        "STATE_TOPIC": topics["state"],
+    }
+    return {
+        "aufbereitung": {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "SOURCE_TOPIC": topics["intake"],
+            "TARGET_TOPIC": topics["formatted"],
+            "DLQ_TOPIC": formatted_dlq,
+            "GROUP_ID": f"{group_prefix}-aufbereitung",
+        },
+        "sachbearbeiter": {
+            **lifecycle,
+            "COMMANDS_DLQ_TOPIC": commands_dlq,
+            "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
+        },
+        "absturz": {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "KAFKA_TOPICS": ",".join([topics["errors"], formatted_dlq, commands_dlq]),
+            "CONSUMER_GROUP": f"{group_prefix}-absturz",
+            "ALERT_BATCH_WINDOW_SECONDS": "0.5",
+        },
+        "kummerkasten": {
+            **lifecycle,
+            "KAFKA_TOPIC": topics["intake"],
+            "KUMMERKASTEN_GROUP_ID": f"{group_prefix}-kummerkasten",
+        },
+    }
+
+
+def exhaust_bucket(webhook: LocalDiscordWebhook) -> None:
+    """Another poster on the same webhook takes the whole bucket, as on Discord, where the bucket is the
+    webhook's: absturz's next request inside the window is answered 429."""
+    for _ in range(webhook.rate_limit):
+        request = urllib.request.Request(
+            webhook.url, data=b'{"content": "deploy finished"}', headers={"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+
 FRANZ = [sys.executable, "-m", "franz"]
 
 
 class Foreground:
     """A `franz` command running in the foreground, whose stdout lines we can wait for."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [*FRANZ, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            [*FRANZ, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=env,
+            preexec_fn=die_with_parent,  # a killed test run leaves no `franz` command behind
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -167,3 +243,64 @@ def install_crd(api: ApiClient, definition: dict[str, Any]) -> None:
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     wait_until(established, timeout=30)
+
+
+NAMESPACE = Kind("", "v1", "namespaces")
+SERVICE_ACCOUNT = Kind("", "v1", "serviceaccounts")
+CLUSTER_ROLE = Kind("rbac.authorization.k8s.io", "v1", "clusterroles")
+CLUSTER_ROLE_BINDING = Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
+
+
+def service_account_kubeconfig(
+    kube: Kube,
+    control_plane: LocalControlPlane,
+    kubectl: Path,
+    directory: Path,
+    *,
+    rules: list[dict[str, Any]],
+) -> Path:
+    """A kubeconfig in `directory` for a fresh ServiceAccount (in a namespace of its own) bound cluster-wide
+    to exactly `rules`: the operator as the chart deploys it, or with a right taken away."""
+    name = f"franz-operator-{uuid.uuid4().hex[:8]}"
+    kube.create(NAMESPACE, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    kube.create(
+        SERVICE_ACCOUNT,
+        name,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": name}},
+    )
+    rbac_api = "rbac.authorization.k8s.io/v1"
+    kube.create(
+        CLUSTER_ROLE,
+        "",
+        {"apiVersion": rbac_api, "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules},
+    )
+    kube.create(
+        CLUSTER_ROLE_BINDING,
+        "",
+        {
+            "apiVersion": rbac_api,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": name}],
+        },
+    )
+    token = subprocess.run(
+        # Outlives any run of the suite.
+        [
+            kubectl,
+            "--kubeconfig",
+            control_plane.kubeconfig,
+            "create",
+            "token",
+            name,
+            "-n",
+            name,
+            "--duration",
+            "3h",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return control_plane.write_kubeconfig(directory / "kubeconfig", token=token)

@@ -7,10 +7,13 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal
 
+from franz_operator import access
 from franz_operator.constants import (
+    ANNOTATION_ACCEPT_TOPIC_IDS,
     ANNOTATION_CONFIG_HASH,
     DEAD_LETTERED_ROLES,
     GROUP,
@@ -27,7 +30,7 @@ from franz_operator.constants import (
     TOPIC_ROLES,
     VERSION,
 )
-from franz_operator.pipeline import Pipeline, Topic, dead_letter_role
+from franz_operator.pipeline import Pipeline, Topic, dead_letter_role, partitions_field, replicas_field
 
 Object = dict[str, Any]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -78,6 +81,8 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
     group_prefix = f"franz-{pipeline.namespace}-{pipeline.name}"
     return desk_environment(pipeline) | {
         "KAFKA_BOOTSTRAP_SERVERS": pipeline.bootstrap_servers,
+        # every service reports its operational failures here
+        "ERRORS_TOPIC": name["errors"],
         # aufbereitung
         "SOURCE_TOPIC": name["intake"],
         "TARGET_TOPIC": name["formatted"],
@@ -96,6 +101,8 @@ def service_environment(pipeline: Pipeline) -> dict[str, str]:
         "STATE_TOPIC": name["state"],
         "COMMANDS_DLQ_TOPIC": dead_letters["commands"],
         "SACHBEARBEITER_GROUP_ID": f"{group_prefix}-sachbearbeiter",
+        # a secured cluster: which of the files in each service's own Secret to use
+        **access.client_environment(pipeline.access),
     }
 
 
@@ -178,7 +185,9 @@ def kafka_topic(pipeline: Pipeline, topic: Topic) -> Object:
             "topicName": topic.name,
             "partitions": topic.partitions,
             "replicas": topic.replicas,
-            "config": dict(topic.config),
+            # No config, no key: server-side apply turns an empty map into null, which Strimzi's schema
+            # refuses (`spec.config in body must be of type object`) and every later apply with it.
+            **({"config": dict(topic.config)} if topic.config else {}),
         },
     }
 
@@ -198,6 +207,18 @@ def owner_of(obj: Mapping[str, Any]) -> str:
     return f"pipeline {found.get(LABEL_PIPELINE_NAMESPACE)}/{found.get(LABEL_PIPELINE)}"
 
 
+# Why a topic is not ready, most urgent first: TopicsReady=False carries the first that applies.
+TOPIC_REASONS = (
+    "TopicRecreated",  # its records are gone: someone must look
+    "KafkaTopicTerminating",
+    "MorePartitionsInKafka",
+    "ReplicasChangeNotSupported",
+    "NotEnoughBrokers",
+    "StrimziNotReconciling",
+    "TopicsNotReady",  # waiting, or refused for a reason of its own (the message says which)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TopicState:
     """What the backend found for one topic, as shown in the pipeline's status."""
@@ -208,6 +229,9 @@ class TopicState:
     replicas: int
     ready: bool
     message: str = ""
+    reason: str = "TopicsNotReady"  # one of TOPIC_REASONS; read only while not ready
+    topic_id: str = ""  # Kafka's id of the topic, once known
+    new_topic_id: str = ""  # set while the topic is recreated and its new id not yet accepted
 
     def as_status(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -217,6 +241,10 @@ class TopicState:
             "replicas": self.replicas,
             "ready": self.ready,
         }
+        if self.topic_id:
+            entry["topicId"] = self.topic_id
+        if self.new_topic_id:
+            entry["newTopicId"] = self.new_topic_id
         if self.message:
             entry["message"] = self.message
         return entry
@@ -230,17 +258,130 @@ def strimzi_topic_state(topic: Topic, found: Mapping[str, Any]) -> TopicState:
     status = found.get("status") or {}
     spec = found.get("spec") or {}
     partitions, replicas = int(spec.get("partitions", 0)), int(spec.get("replicas", 0))
+    state = TopicState(
+        topic.role,
+        topic.name,
+        partitions,
+        replicas,
+        False,
+        WAITING_FOR_STRIMZI,
+        topic_id=status.get("topicId", ""),
+    )
     generation = (found.get("metadata") or {}).get("generation")
     if status.get("observedGeneration") != generation:
-        return TopicState(topic.role, topic.name, partitions, replicas, False, WAITING_FOR_STRIMZI)
+        return state
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     if ready is None:
-        return TopicState(topic.role, topic.name, partitions, replicas, False, WAITING_FOR_STRIMZI)
+        return state
     if ready.get("status") == "True":
-        return TopicState(topic.role, topic.name, partitions, replicas, True)
-    reason = ready.get("reason") or "NotReady"
-    message = ready.get("message") or "no message"
-    return TopicState(topic.role, topic.name, partitions, replicas, False, f"Strimzi: {reason}: {message}")
+        return replace(state, ready=True, message="")
+    reason, message = ready.get("reason") or "NotReady", ready.get("message") or "no message"
+    quoted = f"Strimzi: {reason}: {message}"
+    if reason == "NotSupported" and "Decreasing partitions" in message:
+        return replace(
+            state, reason="MorePartitionsInKafka", message=more_partitions_in_kafka(topic, None, quoted)
+        )
+    if reason == "NotSupported" and "Replication factor change" in message:
+        fix = (
+            f"Strimzi changes replicas only with Cruise Control ({quoted}): set {replicas_field(topic.role)} "
+            "back to the topic's replication factor, or enable Cruise Control in the Kafka resource"
+        )
+        return replace(state, reason="ReplicasChangeNotSupported", message=fix)
+    if "InvalidReplicationFactor" in message:
+        return replace(state, reason="NotEnoughBrokers", message=not_enough_brokers(topic, quoted))
+    return replace(state, message=quoted)
+
+
+def more_partitions_in_kafka(topic: Topic, in_kafka: int | None, cause: str) -> str:
+    """Kafka holds more partitions than the spec (added behind the pipeline's back): the spec must grow."""
+    count = f"{in_kafka} partitions" if in_kafka is not None else "more partitions"
+    return (
+        f"the topic has {count} in Kafka, the spec asks for {topic.partitions} ({cause}): Kafka cannot "
+        f"remove partitions; raise {partitions_field(topic.role)} to at least "
+        f"{in_kafka if in_kafka is not None else 'the count in Kafka'}"
+    )
+
+
+def not_enough_brokers(topic: Topic, cause: str) -> str:
+    return (
+        f"cannot create: Kafka has fewer brokers than the {topic.replicas} replicas asked for ({cause}): "
+        f"set {replicas_field(topic.role)} to at most the number of brokers, or add brokers"
+    )
+
+
+def strimzi_not_reconciling(
+    pipeline: Pipeline, found: Sequence[Mapping[str, Any]], *, now: str, grace_seconds: float
+) -> str | None:
+    """Why no KafkaTopic of the pipeline was ever reconciled, once none was for `grace_seconds` (`now` and
+    creation times in RFC 3339): the topic operator watches one namespace and one cluster label, and
+    silence is all a wrong one gives."""
+    created = [t["metadata"]["creationTimestamp"] for t in found if t["metadata"].get("creationTimestamp")]
+    if not created or any(t.get("status") for t in found):
+        return None
+    oldest = min(datetime.fromisoformat(stamp) for stamp in created)
+    if (datetime.fromisoformat(now) - oldest).total_seconds() < grace_seconds:
+        return None
+    return (
+        f"Strimzi has reconciled none of the pipeline's {len(found)} KafkaTopics in {grace_seconds:.0f} s: "
+        f"they are in namespace {pipeline.strimzi_namespace}; spec.kafka.strimzi.namespace must name the "
+        "namespace Strimzi's topic operator watches (its Kafka's, as a rule) and spec.kafka.strimzi.cluster "
+        f"the Kafka resource ({pipeline.strimzi_cluster})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Recreation:
+    """A topic found with another id than the one the pipeline recorded: it was deleted, its records too."""
+
+    name: str
+    old_id: str
+    new_id: str
+
+
+def track_topic_ids(
+    pipeline: Pipeline, previous: Mapping[str, Any], states: Sequence[TopicState]
+) -> tuple[list[TopicState], list[Recreation]]:
+    """Each topic keeps the id recorded in the status until the user accepts a new one; a topic found
+    with another id is not ready (TopicRecreated). Returns the states and the recreations not reported
+    before (each becomes one Event and one count)."""
+    recorded = {entry.get("name"): entry for entry in previous.get("topics") or []}
+    tracked: list[TopicState] = []
+    new: list[Recreation] = []
+    for state in states:
+        before = recorded.get(state.name) or {}
+        old_id, seen = before.get("topicId", ""), state.topic_id
+        if not seen or not old_id or seen == old_id or seen in pipeline.accepted_topic_ids:
+            tracked.append(replace(state, topic_id=seen or old_id))
+            continue
+        if before.get("newTopicId") != seen:
+            new.append(Recreation(state.name, old_id, seen))
+        accept = ",".join(sorted({*pipeline.accepted_topic_ids, seen}))
+        message = (
+            f"topic {state.name} was deleted and created again in Kafka (topicId {old_id} is now {seen}): "
+            "the records it held are gone. Restore them if you need them (replay the source, or a backup), "
+            f"then accept the new topic: kubectl annotate fp {pipeline.name} -n {pipeline.namespace} "
+            f"--overwrite {ANNOTATION_ACCEPT_TOPIC_IDS}={accept}"
+        )
+        tracked.append(
+            replace(
+                state,
+                ready=False,
+                reason="TopicRecreated",
+                message=message,
+                topic_id=old_id,
+                new_topic_id=seen,
+            )
+        )
+    return tracked, new
+
+
+def topics_condition(states: Sequence[TopicState]) -> Condition:
+    waiting = [state for state in states if not state.ready]
+    if not waiting:
+        return Condition.of("TopicsReady", True, "Ready", f"{len(states)} topics ready")
+    reason = min((state.reason for state in waiting), key=TOPIC_REASONS.index)
+    message = "; ".join(f"{state.name}: {state.message}" for state in waiting)
+    return Condition.of("TopicsReady", False, reason, message)
 
 
 @dataclass(frozen=True, slots=True)

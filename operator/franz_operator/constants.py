@@ -39,10 +39,19 @@ ANNOTATION_CONFIG_HASH: Final = "franz.dev/config-hash"
 # topics must be deleted before they go. A Retain pipeline never waits for the operator.
 FINALIZER: Final = "franz.dev/delete-topics"
 
+# On a KafkaTopic: deleting it may delete the topic in Kafka (the admission policy refuses the deletion of
+# the operator's KafkaTopics without it). The operator sets it itself for deletionPolicy Delete.
+ANNOTATION_ALLOW_DELETION: Final = "franz.dev/allow-deletion"
+# On a pipeline: the topic ids (comma-separated) of recreated topics whose loss of records is acknowledged.
+ANNOTATION_ACCEPT_TOPIC_IDS: Final = "franz.dev/accept-topic-ids"
+
 STRIMZI_GROUP: Final = "kafka.strimzi.io"
 STRIMZI_VERSION: Final = "v1"
 STRIMZI_TOPIC_PLURAL: Final = "kafkatopics"
+STRIMZI_USER_PLURAL: Final = "kafkausers"
 STRIMZI_CLUSTER_LABEL: Final = "strimzi.io/cluster"
+# Strimzi's topic operator deletes the topic in Kafka before it removes this from a deleted KafkaTopic.
+STRIMZI_FINALIZER: Final = "strimzi.io/topic-operator"
 
 # The keys of the projected Secret are the variables the services read, so Deployments can `envFrom` it.
 SECRET_KEYS: Final = {"discordWebhook": "DISCORD_WEBHOOK_URL", "discordBotToken": "DISCORD_TOKEN"}

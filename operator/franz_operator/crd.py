@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from franz.contracts import CATEGORIES
+from franz_operator import access
 from franz_operator.constants import CRD_NAME, GROUP, KIND, PLURAL, TOPIC_ROLES, VERSION
 
 TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
@@ -183,12 +184,14 @@ def _spec() -> dict[str, Any]:
                             },
                         },
                     },
+                    **access.crd_properties(),
                 },
                 "x-kubernetes-validations": [
                     {
                         "rule": "self.topicBackend != 'strimzi' || has(self.strimzi)",
                         "message": "topicBackend strimzi needs kafka.strimzi.cluster (the Kafka resource)",
-                    }
+                    },
+                    *access.crd_rules(),
                 ],
             },
             "topicDefaults": {
@@ -269,6 +272,19 @@ def _status() -> dict[str, Any]:
                     },
                 },
             },
+            "users": {
+                "type": "array",
+                "description": "kafka.users.create: each service's KafkaUser and whether it is ready",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "service": {"type": "string"},
+                        "name": {"type": "string"},
+                        "ready": {"type": "boolean"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
             "topics": {
                 "type": "array",
                 "items": {
@@ -279,6 +295,11 @@ def _status() -> dict[str, Any]:
                         "partitions": {"type": "integer"},
                         "replicas": {"type": "integer"},
                         "ready": {"type": "boolean"},
+                        "topicId": {"type": "string", "description": "Kafka's id of the topic, as recorded"},
+                        "newTopicId": {
+                            "type": "string",
+                            "description": "the id of the topic that replaced it, until accepted",
+                        },
                         "message": {"type": "string"},
                     },
                 },

@@ -26,6 +26,7 @@ import kopf
 
 from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
 from franz_operator.exceptions import OperatorError
+from franz_operator.pipeline import accepted_topic_ids
 from franz_operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Worker:
     event: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: StopFlag = field(default_factory=StopFlag)
     generation: int | None = None  # the spec generation the worker last read
+    accepted: frozenset[str] = frozenset()  # the recreated topics' ids accepted when it last read
     task: asyncio.Task[None] | None = None
 
 
@@ -78,8 +80,9 @@ class Pipelines:
 
 
 def on_pipeline_event(*, pipelines: Pipelines, event_type: str | None, body: Mapping[str, Any]) -> None:
-    """A pipeline's watch event: start its worker the first time, wake it for a new spec or a deletion,
-    stop it once the pipeline is gone. Our status writes leave the generation as it is: no reconcile."""
+    """A pipeline's watch event: start its worker the first time, wake it for a new spec, a deletion or a
+    recreated topic accepted (an annotation), stop it once the pipeline is gone. Our status writes leave
+    the generation as it is: no reconcile."""
     metadata = body["metadata"]
     key = (metadata["namespace"], metadata["name"])
     worker = pipelines.workers.get(key)
@@ -94,7 +97,11 @@ def on_pipeline_event(*, pipelines: Pipelines, event_type: str | None, body: Map
         )
         return
     worker.body = dict(body)
-    if metadata.get("deletionTimestamp") or metadata.get("generation") != worker.generation:
+    if (
+        metadata.get("deletionTimestamp")
+        or metadata.get("generation") != worker.generation
+        or accepted_topic_ids(body) != worker.accepted
+    ):
         worker.event.set()
 
 
@@ -121,6 +128,7 @@ async def run_pipeline(*, pipelines: Pipelines, key: Key, worker: Worker) -> Non
                 await _sleep(wakeup=worker.event, stopped=worker.stopped, timeout=pipelines.resync_seconds)
                 continue
             worker.generation = snapshot["metadata"].get("generation")
+            worker.accepted = accepted_topic_ids(snapshot)
             ready = await _in_pool(
                 pipelines.executor, functools.partial(_reconcile, pipelines.reconciler, snapshot)
             )

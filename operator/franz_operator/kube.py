@@ -2,6 +2,8 @@
 
 One generic request path (rather than the client's per-kind methods) keeps idempotence in one place:
 `apply` reads first and writes only a difference, with server-side apply under the operator's field manager.
+A difference is also a field the operator applied before and no longer wants (a config key or a secret
+reference removed from the spec): applying without it is what removes it from the object.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from franz_operator.constants import (
     PLURAL,
     STRIMZI_GROUP,
     STRIMZI_TOPIC_PLURAL,
+    STRIMZI_USER_PLURAL,
     STRIMZI_VERSION,
     VERSION,
 )
@@ -48,8 +51,14 @@ CONFIG_MAP: Final = Kind("", "v1", "configmaps")
 SECRET: Final = Kind("", "v1", "secrets")
 DEPLOYMENT: Final = Kind("apps", "v1", "deployments")
 KAFKA_TOPIC: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL)
+KAFKA_USER: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_USER_PLURAL)
 PIPELINE: Final = Kind(GROUP, VERSION, PLURAL)
-KINDS_BY_API_KIND: Final = {"ConfigMap": CONFIG_MAP, "Secret": SECRET, "KafkaTopic": KAFKA_TOPIC}
+KINDS_BY_API_KIND: Final = {
+    "ConfigMap": CONFIG_MAP,
+    "Secret": SECRET,
+    "KafkaTopic": KAFKA_TOPIC,
+    "KafkaUser": KAFKA_USER,
+}
 
 REQUEST_TIMEOUT_SECONDS: Final = 15.0
 
@@ -98,7 +107,7 @@ class Kube:
         """`apply` for a caller that has just read the object itself."""
         metadata = desired["metadata"]
         kind = KINDS_BY_API_KIND[desired["kind"]]
-        if current is not None and _contains(current, desired):
+        if current is not None and _contains(current, desired) and not _stale_fields(current, desired):
             return "unchanged"
         self._request(
             "PATCH",
@@ -172,6 +181,26 @@ def _contains(actual: Any, desired: Any) -> bool:
             and all(_contains(a, d) for a, d in zip(actual, desired, strict=True))
         )
     return bool(actual == desired)
+
+
+def _stale_fields(current: Object, desired: Object) -> bool:
+    """Whether the object holds a field our earlier applies set that `desired` no longer has."""
+    for entry in (current.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
+            return _owned_beyond(entry.get("fieldsV1") or {}, desired)
+    return False
+
+
+def _owned_beyond(fields: Mapping[str, Any], desired: Any) -> bool:
+    """Walks a managedFields set (`f:<name>` per map key); list items (`k:`, `v:`, `i:`) are compared whole
+    by `_contains`, so only map keys can be left over."""
+    for key, below in fields.items():
+        if not key.startswith("f:"):
+            continue
+        name = key[2:]
+        if not isinstance(desired, Mapping) or name not in desired or _owned_beyond(below, desired[name]):
+            return True
+    return False
 
 
 def _api_message(data: bytes | None) -> str:

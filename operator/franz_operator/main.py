@@ -20,6 +20,7 @@ from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
 from franz_operator import handlers
 from franz_operator.admin_topics import AdminTopics
+from franz_operator.alerts import PipelineAlerts
 from franz_operator.constants import (
     FINALIZER,
     GROUP,
@@ -49,10 +50,17 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     # An unreachable Kafka is a pipeline's TopicsReady=False with Kafka's error; not a line per retry.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    admin = AdminTopics()
+    admin = AdminTopics(security=settings.security)
+    alerts = PipelineAlerts(security=settings.security)
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="reconcile")
     pipelines = handlers.Pipelines(
-        reconciler=Reconciler(kube=Kube(load_client()), admin=admin, post_event=post_event),
+        reconciler=Reconciler(
+            kube=Kube(load_client()),
+            admin=admin,
+            post_event=post_event,
+            strimzi_grace_seconds=settings.strimzi_grace_seconds,
+            report_not_ready=alerts.not_ready,
+        ),
         executor=pool,
         resync_seconds=settings.resync_seconds,
     )
@@ -77,6 +85,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         pool.shutdown(cancel_futures=True)  # a reconcile in flight finishes: its requests have timeouts
         admin.close()
+        alerts.close()
         health.stop()
     return 0
 

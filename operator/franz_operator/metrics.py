@@ -16,6 +16,13 @@ RECONCILE_SECONDS = Histogram(
     "Time to reconcile one pipeline, including its Kafka and API calls.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+TOPICS_RECREATED = Counter(
+    "franz_operator_topics_recreated_total",
+    "Topics found with a new topic id (deleted and created again in Kafka: their records are gone).",
+    ["backend"],
+)
+for _backend in ("strimzi", "admin"):  # from 0, so the first recreation is an increase rate() sees
+    TOPICS_RECREATED.labels(backend=_backend)
 PIPELINES = Gauge("franz_operator_pipelines", "Pipelines known to the operator, by readiness.", ["ready"])
 
 _readiness: dict[str, bool] = {}

@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from franz_operator import access
+from franz_operator.access import PLAINTEXT_ACCESS, KafkaAccess
 from franz_operator.constants import (
+    ANNOTATION_ACCEPT_TOPIC_IDS,
     DEAD_LETTERED_ROLES,
     PARTITIONED_LIKE_FORMATTED,
     ROLE_CONFIGS,
@@ -48,6 +51,8 @@ class Pipeline:
     secrets: tuple[SecretRef, ...]
     deletion_policy: Literal["Retain", "Delete"]
     discord: Mapping[str, Any] = field(default_factory=dict)  # spec.discord as applied (teams, reopen)
+    accepted_topic_ids: frozenset[str] = frozenset()  # recreated topics whose new id the user accepted
+    access: KafkaAccess = PLAINTEXT_ACCESS  # spec.kafka.tls, authentication and users
 
     def topic(self, role: str) -> Topic:
         return next(topic for topic in self.topics if topic.role == role)
@@ -130,4 +135,23 @@ def from_body(body: Mapping[str, Any]) -> Pipeline:
         secrets=secrets,
         deletion_policy="Delete" if spec.get("deletionPolicy") == "Delete" else "Retain",
         discord=dict(spec.get("discord") or {}),
+        accepted_topic_ids=accepted_topic_ids(body),
+        access=access.from_spec(kafka),
     )
+
+
+def accepted_topic_ids(body: Mapping[str, Any]) -> frozenset[str]:
+    annotation = ((body["metadata"].get("annotations") or {}).get(ANNOTATION_ACCEPT_TOPIC_IDS)) or ""
+    return frozenset(part.strip() for part in annotation.split(",") if part.strip())
+
+
+def partitions_field(role: str) -> str:
+    """The spec field that sets a topic's partitions (dead-letter topics take topicDefaults')."""
+    return f"spec.topics.{role}.partitions" if role in TOPIC_ROLES else "spec.topicDefaults.partitions"
+
+
+def replicas_field(role: str) -> str:
+    """Where a topic's replicas come from: its own field, else topicDefaults (dead-letter topics: always)."""
+    if role in TOPIC_ROLES:
+        return f"spec.topics.{role}.replicas (or spec.topicDefaults.replicas)"
+    return "spec.topicDefaults.replicas"

@@ -31,6 +31,8 @@ CLUSTER_RULES: Final[list[Rule]] = [
         "resources": ["kafkatopics"],
         "verbs": ["get", "list", "watch", "create", "patch", "delete"],
     },
+    # kafka.users.create: one KafkaUser per service (server-side apply), read back for its Ready condition.
+    {"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkausers"], "verbs": ["get", "create", "patch"]},
     # The projected config and secrets (server-side apply creates them, so `create` too; the garbage
     # collector deletes them with their pipeline); source Secrets are only read.
     {

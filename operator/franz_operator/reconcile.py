@@ -11,13 +11,20 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from franz_operator import builders, metrics
+from franz_operator import builders, metrics, reconcile_users
 from franz_operator.admin_topics import AdminTopics, TopicsResult
 from franz_operator.builders import Condition, TopicState
-from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.constants import (
+    ANNOTATION_ALLOW_DELETION,
+    ANNOTATION_CONFIG_HASH,
+    LABEL_PIPELINE,
+    LABEL_PIPELINE_NAMESPACE,
+    STRIMZI_FINALIZER,
+)
 from franz_operator.exceptions import KafkaUnavailable, KubeError, OperatorError, TopicsNotDeleted
 from franz_operator.kube import DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
 from franz_operator.pipeline import Pipeline, from_body, partition_mismatches
@@ -36,14 +43,30 @@ class PostEvent(Protocol):
     def __call__(self, body: Mapping[str, Any], *, warning: bool, reason: str, message: str) -> None: ...
 
 
+class ReportNotReady(Protocol):
+    """Tells the pipeline's `errors` topic that one of its conditions has just turned not True
+    (`alerts.PipelineAlerts` in production)."""
+
+    def __call__(self, pipeline: Pipeline, condition: Condition) -> None: ...
+
+
 class Reconciler:
     def __init__(
-        self, *, kube: Kube, admin: AdminTopics, post_event: PostEvent, clock: Callable[[], str] = _now
+        self,
+        *,
+        kube: Kube,
+        admin: AdminTopics,
+        post_event: PostEvent,
+        clock: Callable[[], str] = _now,
+        strimzi_grace_seconds: float = 60.0,
+        report_not_ready: ReportNotReady | None = None,
     ) -> None:
         self._kube = kube
         self._admin = admin
         self._post_event = post_event
+        self._report_not_ready = report_not_ready
         self._clock = clock
+        self._strimzi_grace_seconds = strimzi_grace_seconds
         self._written: dict[str, dict[str, Any]] = {}  # uid → the status we last wrote
 
     def reconcile(self, body: Mapping[str, Any]) -> bool:
@@ -70,6 +93,9 @@ class Reconciler:
         pipeline = from_body(body)
         try:
             deleted = self._delete_topics(pipeline)
+        except TopicsNotDeleted as waiting:  # deleted already: only Strimzi can finish it
+            self._post_event(body, warning=True, reason="DeleteBlocked", message=str(waiting))
+            raise
         except OperatorError as error:
             message = (
                 f"cannot delete the topics yet ({error}); to delete the pipeline and keep its topics, "
@@ -89,8 +115,23 @@ class Reconciler:
             return [f"topic {name}" for name in self._admin.delete(pipeline.bootstrap_servers, names)]
         deleted = []
         for found in self._owned_kafka_topics(pipeline):
-            if self._kube.delete(KAFKA_TOPIC, pipeline.strimzi_namespace, found["metadata"]["name"]):
-                deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{found['metadata']['name']}")
+            name = found["metadata"]["name"]
+            if found["metadata"].get("deletionTimestamp"):
+                continue
+            # The admission policy lets only annotated KafkaTopics of the operator's go.
+            allow = {"metadata": {"annotations": {ANNOTATION_ALLOW_DELETION: "true"}}}
+            self._kube.merge_patch(KAFKA_TOPIC, pipeline.strimzi_namespace, name, allow)
+            if self._kube.delete(KAFKA_TOPIC, pipeline.strimzi_namespace, name):
+                deleted.append(f"KafkaTopic {pipeline.strimzi_namespace}/{name}")
+        # Strimzi's finalizer holds each KafkaTopic until the topic is gone from Kafka: the pipeline waits.
+        remaining = [found["metadata"]["name"] for found in self._owned_kafka_topics(pipeline)]
+        if remaining:
+            raise TopicsNotDeleted(
+                f"waiting for Strimzi to delete the topics of KafkaTopics {', '.join(sorted(remaining))} in "
+                f"namespace {pipeline.strimzi_namespace} (finalizer {STRIMZI_FINALIZER}): check that its "
+                "topic operator runs; the KafkaTopics are deleted, so deletionPolicy Retain would let the "
+                "pipeline go but not keep the topics"
+            )
         return deleted
 
     def _reconcile(self, pipeline: Pipeline, body: Mapping[str, Any]) -> bool:
@@ -124,19 +165,26 @@ class Reconciler:
             except KubeError as error:
                 secrets_ready = Condition.of("SecretsReady", False, "ApplyFailed", str(error))
 
-        topics, topics_ready = self._topics(pipeline, changes)
+        topics, topics_ready = self._topics(pipeline, body, previous, changes)
+        kafka_access = reconcile_users.reconcile_access(self._kube, pipeline)
+        access_conditions = [kafka_access.condition] if kafka_access else []
+        if kafka_access:
+            changes.extend(kafka_access.changes)
 
-        if config_ready.status == "True" and secrets_ready.status == "True":
-            digest = builders.config_hash(config["data"], secret["data"])
+        if all(c.status == "True" for c in (config_ready, secrets_ready, *access_conditions)):
+            secret_data = {**secret["data"], **(kafka_access.secret_data if kafka_access else {})}
+            digest = builders.config_hash(config["data"], secret_data)
             changes.extend(self._roll_out(pipeline, digest))
 
         for change in changes:
             self._post_event(body, warning=False, reason="Applied", message=change)
 
-        conditions = [topics_ready, secrets_ready, config_ready]
+        conditions = [topics_ready, secrets_ready, config_ready, *access_conditions]
         status = builders.status(
             pipeline, previous=previous, conditions=conditions, topics=topics, now=self._clock()
         )
+        if kafka_access and pipeline.access.create_users:
+            status["users"] = [user.as_status() for user in kafka_access.users]
         if _without_times(status) != _without_times(previous):
             self._kube.merge_patch(
                 PIPELINE, pipeline.namespace, pipeline.name, {"status": status}, status=True
@@ -148,6 +196,8 @@ class Reconciler:
                     reason=condition.reason if condition.status != "True" else condition.type,
                     message=f"{condition.type}={condition.status}: {condition.message}",
                 )
+                if condition.status != "True" and self._report_not_ready is not None:
+                    self._report_not_ready(pipeline, condition)
         self._written[pipeline.uid] = status
         ready = all(c.status == "True" for c in conditions)
         # Every resync reconciles every pipeline: a quiet one that stays Ready is not news.
@@ -187,7 +237,37 @@ class Reconciler:
                 missing.append(f"{where}: the value under {ref.key!r} is not UTF-8 text")
         return values, missing
 
-    def _topics(self, pipeline: Pipeline, changes: list[str]) -> tuple[list[TopicState], Condition]:
+    def _topics(
+        self, pipeline: Pipeline, body: Mapping[str, Any], previous: Mapping[str, Any], changes: list[str]
+    ) -> tuple[list[TopicState], Condition]:
+        states, failed = self._backend_topics(pipeline, changes)
+        # Ids are tracked whatever the backend could tell: one it could not read keeps the recorded one.
+        states, recreations = builders.track_topic_ids(pipeline, previous, states)
+        for recreation in recreations:
+            metrics.TOPICS_RECREATED.labels(backend=pipeline.backend).inc()
+            log.warning(
+                "topic recreated",
+                extra={
+                    "pipeline": f"{pipeline.namespace}/{pipeline.name}",
+                    "topic": recreation.name,
+                    "old_topic_id": recreation.old_id,
+                    "new_topic_id": recreation.new_id,
+                },
+            )
+            message = next(s.message for s in states if s.name == recreation.name)
+            self._post_event(body, warning=True, reason="TopicRecreated", message=message)
+        if failed is not None:
+            return states, failed
+        condition = builders.topics_condition(states)
+        mismatches = partition_mismatches(pipeline)
+        if mismatches and condition.reason != "TopicRecreated":  # lost records come first
+            return states, Condition.of("TopicsReady", False, "PartitionMismatch", "; ".join(mismatches))
+        return states, condition
+
+    def _backend_topics(
+        self, pipeline: Pipeline, changes: list[str]
+    ) -> tuple[list[TopicState], Condition | None]:
+        """The topics' states, and the condition when the backend could not be asked at all."""
         if pipeline.backend == "admin":
             try:
                 result = self._admin.reconcile(pipeline.bootstrap_servers, pipeline.topics)
@@ -212,48 +292,98 @@ class Reconciler:
                     return states, Condition.of("TopicsReady", False, "StrimziMissing", message)
                 return states, Condition.of("TopicsReady", False, "ApplyFailed", str(error))
         changes.extend(result.changes)
-        states = result.states
-        mismatches = partition_mismatches(pipeline)
-        if mismatches:
-            return states, Condition.of("TopicsReady", False, "PartitionMismatch", "; ".join(mismatches))
-        waiting = [state for state in states if not state.ready]
-        if not waiting:
-            return states, Condition.of("TopicsReady", True, "Ready", f"{len(states)} topics ready")
-        message = "; ".join(f"{state.name}: {state.message}" for state in waiting)
-        return states, Condition.of("TopicsReady", False, "TopicsNotReady", message)
+        return result.states, None
 
     def _strimzi_topics(self, pipeline: Pipeline) -> TopicsResult:
         result = TopicsResult(states=[])
+        found: list[dict[str, Any]] = []
         for topic in pipeline.topics:
             desired = builders.kafka_topic(pipeline, topic)
             name = desired["metadata"]["name"]
+            where = f"KafkaTopic {pipeline.strimzi_namespace}/{name}"
             current = self._kube.get(KAFKA_TOPIC, pipeline.strimzi_namespace, name)
             if current is not None and not builders.owned_by(current, pipeline):
-                message = (
-                    f"KafkaTopic {pipeline.strimzi_namespace}/{name} belongs to {builders.owner_of(current)}"
-                )
+                message = f"{where} belongs to {builders.owner_of(current)}"
                 result.states.append(TopicState(topic.role, topic.name, 0, 0, False, message))
+                continue
+            if current is not None and current["metadata"].get("deletionTimestamp"):
+                # Never adopted: Strimzi deletes the topic in Kafka before it lets the KafkaTopic go.
+                message = (
+                    f"{where} is being deleted: Strimzi deletes topic {topic.name} and its records in Kafka "
+                    f"first (finalizer {STRIMZI_FINALIZER}); the operator creates it again, empty, once "
+                    "it is gone"
+                )
+                state = TopicState(
+                    topic.role, topic.name, 0, 0, False, message, reason="KafkaTopicTerminating"
+                )
+                result.states.append(state)
                 continue
             existing_partitions = int(((current or {}).get("spec") or {}).get("partitions") or 0)
             if existing_partitions > topic.partitions:
-                message = (
-                    f"the topic has {existing_partitions} partitions, the spec asks for {topic.partitions}: "
-                    "Kafka cannot remove partitions; set partitions to at least the current count"
+                message = builders.more_partitions_in_kafka(topic, existing_partitions, f"{where} has them")
+                state = TopicState(
+                    topic.role,
+                    topic.name,
+                    existing_partitions,
+                    0,
+                    False,
+                    message,
+                    reason="MorePartitionsInKafka",
                 )
-                result.states.append(
-                    TopicState(topic.role, topic.name, existing_partitions, 0, False, message)
-                )
+                result.states.append(state)
                 continue
             applied = self._kube.write_if_changed(current, desired)
-            self._note(result.changes, applied, f"KafkaTopic {pipeline.strimzi_namespace}/{name}")
+            self._note(result.changes, applied, where)
             if current is not None and applied == "unchanged":
+                found.append(current)
                 result.states.append(builders.strimzi_topic_state(topic, current))
             else:  # just written: Strimzi has not seen this version yet
                 waiting = builders.WAITING_FOR_STRIMZI
                 result.states.append(
                     TopicState(topic.role, topic.name, topic.partitions, topic.replicas, False, waiting)
                 )
+        silent = builders.strimzi_not_reconciling(
+            pipeline, found, now=self._clock(), grace_seconds=self._strimzi_grace_seconds
+        )
+        if silent is not None:
+            result.states = [
+                replace(s, reason="StrimziNotReconciling", message=silent)
+                if s.message == builders.WAITING_FOR_STRIMZI
+                else s
+                for s in result.states
+            ]
+        result.states = self._kafkas_partition_counts(pipeline, result.states)
         return result
+
+    def _kafkas_partition_counts(self, pipeline: Pipeline, states: list[TopicState]) -> list[TopicState]:
+        """Strimzi says only that it cannot shrink a topic: Kafka tells how many partitions it has, when the
+        operator can reach it (the status then shows the real count, the number to raise the spec to)."""
+        grown = [
+            state
+            for state in states
+            if state.reason == "MorePartitionsInKafka"
+            and state.partitions <= pipeline.topic(state.role).partitions
+        ]
+        if not grown:
+            return states
+        try:
+            counts = self._admin.partition_counts(pipeline.bootstrap_servers, [s.name for s in grown])
+        except KafkaUnavailable:
+            return states  # the message already names the fix, without the count
+        return [
+            replace(
+                state,
+                partitions=counts[state.name],
+                message=builders.more_partitions_in_kafka(
+                    pipeline.topic(state.role),
+                    counts[state.name],
+                    "Strimzi: NotSupported: Decreasing partitions not supported",
+                ),
+            )
+            if state in grown and state.name in counts
+            else state
+            for state in states
+        ]
 
     def _owned_kafka_topics(self, pipeline: Pipeline) -> list[dict[str, Any]]:
         selector = f"{LABEL_PIPELINE}={pipeline.name},{LABEL_PIPELINE_NAMESPACE}={pipeline.namespace}"

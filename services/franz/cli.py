@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from franz.exceptions import FranzError
 from franz.runtime.wait import stop_event
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `franz --help` stays fast: kafka-python is imported by the commands that use it
     from franz.contracts import TicketState
+    from franz.runtime.dlq import Letter
+    from franz.runtime.security import KafkaSecurity
     from franz.runtime.ticketsapi import TicketsApi
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
-    from franz.contracts import new_raw_intake
+    from franz.contracts import TOPIC_INTAKE, new_raw_intake
     from franz.runtime.clients import new_producer
     from franz.runtime.intake import publish_intake
     from franz.runtime.settings import Environment
 
-    bootstrap = args.bootstrap or Environment().bootstrap()
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
+    topic = args.topic or env.topic("KAFKA_TOPIC", TOPIC_INTAKE)  # as the bot reads it; --topic wins
     intake = new_raw_intake(
         username=args.user,
         message=args.text,
@@ -32,9 +37,11 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         category=args.category,
         priority=args.priority,
     )
-    producer = new_producer(bootstrap, client_id="franz-ticket")
+    security = env.kafka_security()
+    _check_topics(bootstrap, [topic], security)
+    producer = new_producer(bootstrap, client_id="franz-ticket", security=security)
     try:
-        published = publish_intake(producer, topic=args.topic, intake=intake)
+        published = publish_intake(producer, topic=topic, intake=intake)
     finally:
         producer.close(timeout=10)
     print(
@@ -50,20 +57,33 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_topics(bootstrap: str, topics: Sequence[str], security: KafkaSecurity) -> None:
+    """Fail at once, saying how to create it, when a topic is missing (sends would wait a minute)."""
+    from franz.runtime.clients import new_reader, partitions_of
+
+    consumer = new_reader(bootstrap, client_id="franz-cli-metadata", security=security)
+    try:
+        for topic in topics:
+            partitions_of(consumer, topic, bootstrap=bootstrap)
+    finally:
+        consumer.close()
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     from kafka import TopicPartition
 
-    from franz.runtime.clients import new_consumer
+    from franz.runtime.clients import new_consumer, partitions_of
     from franz.runtime.settings import Environment
 
     stop = stop_event()
-    bootstrap = args.bootstrap or Environment().bootstrap()
-    consumer = new_consumer(bootstrap, client_id="franz-tail", isolation_level="read_committed")
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
+    consumer = new_consumer(
+        bootstrap, client_id="franz-tail", security=env.kafka_security(), isolation_level="read_committed"
+    )
     try:
-        partitions = consumer.partitions_for_topic(args.topic)
-        if not partitions:
-            raise FranzError(f"topic {args.topic!r} does not exist on {bootstrap}")
-        assigned = [TopicPartition(args.topic, p) for p in sorted(partitions)]
+        partitions = partitions_of(consumer, args.topic, bootstrap=bootstrap)
+        assigned = [TopicPartition(args.topic, p) for p in partitions]
         consumer.assign(assigned)
         if args.from_beginning:
             consumer.seek_to_beginning(*assigned)
@@ -97,9 +117,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     ticket_id = parse_ticket_id(args.ticket_id)
     if args.from_log:
         env = Environment()
-        events = history(
-            args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events, ticket_id
-        )
+        bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events
+        security = env.kafka_security()
+        _check_topics(bootstrap, [topic], security)
+        events = history(bootstrap, topic, ticket_id, security=security)
     else:
         api = _tickets_api(args)
         try:
@@ -121,8 +142,10 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 
     if args.from_log:
         env = Environment()
-        topic = args.topic or env.lifecycle_topics().state
-        states: Iterable[TicketState] = current_states(args.bootstrap or env.bootstrap(), topic).values()
+        bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state
+        security = env.kafka_security()
+        _check_topics(bootstrap, [topic], security)
+        states: Iterable[TicketState] = current_states(bootstrap, topic, security=security).values()
         if args.status is not None:
             states = [state for state in states if state["status"] == args.status]
         return _print_tickets(states, args)
@@ -143,6 +166,150 @@ def _print_tickets(states: Iterable[TicketState], args: argparse.Namespace) -> i
     else:
         print(tickets_table(states, status=args.status))
     return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> Iterator[Letter]:
+    """The DLQ's letters chosen by the command's filters, read to the end as it is now; a record that
+    is no envelope is skipped with a line on stderr."""
+    from kafka import TopicPartition
+
+    from franz.contracts import UndecodableRecord
+    from franz.runtime.clients import new_reader, partitions_of
+    from franz.runtime.dlq import Letter
+    from franz.runtime.settings import Environment
+    from franz.sachbearbeiter.eventlog import read_to_end
+
+    env = Environment()
+    bootstrap = args.bootstrap or env.bootstrap()
+    since = _since(args.since) if args.since else None
+    offsets = _offset_range(args.offsets) if args.offsets else None
+    consumer = new_reader(bootstrap, client_id="franz-dlq", security=env.kafka_security())
+    try:
+        partitions = [
+            TopicPartition(args.topic, p) for p in partitions_of(consumer, args.topic, bootstrap=bootstrap)
+        ]
+        for record in read_to_end(consumer, partitions):
+            try:
+                letter = Letter.of(record)
+            except UndecodableRecord as error:
+                print(f"skipped {record.topic}/{record.partition}/{record.offset}: {error}", file=sys.stderr)
+                continue
+            if letter.selected(error_type=args.error_type, since=since, offsets=offsets):
+                yield letter
+    finally:
+        consumer.close()
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from franz.runtime.text import summary
+
+    for letter in _dead_letters(args):
+        if args.json:
+            print(json.dumps({"id": letter.id, **letter.envelope}, ensure_ascii=False), flush=True)
+            continue
+        source = letter.envelope["source"]
+        replayed = f" (replay of {letter.envelope['replay_of']})" if "replay_of" in letter.envelope else ""
+        print(
+            f"{letter.id}  {letter.envelope.get('time', '-')}  {letter.envelope.get('error_type')}  "
+            f"from {source['topic']}/{source['partition']}/{source.get('offset')}{replayed}: "
+            f"{summary(str(letter.envelope.get('error', '')), 120)}",
+            flush=True,
+        )
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    """Each chosen letter's original bytes and key back on its source partition, once: a letter whose
+    replay is already on that partition (its header says so) is not sent again."""
+    from franz.contracts import original_value
+    from franz.runtime.clients import new_producer
+    from franz.runtime.dlq import REPLAY_HEADER
+    from franz.runtime.loop import require_acknowledged
+    from franz.runtime.settings import Environment
+
+    letters = list(_dead_letters(args))
+    env = Environment()
+    bootstrap, security = args.bootstrap or env.bootstrap(), env.kafka_security()
+    _check_topics(bootstrap, sorted({letter.target[0] for letter in letters}), security)
+    done = _replayed_already(bootstrap, letters, security)
+    pending = [letter for letter in letters if letter.id not in done]
+    summary = {"selected": len(letters), "already_replayed": len(letters) - len(pending), "replayed": 0}
+    if args.dry_run:
+        for letter in pending:
+            topic, partition = letter.target
+            print(f"would replay {letter.id} to {topic}/{partition}", flush=True)
+        print(json.dumps({**summary, "dry_run": True}), flush=True)
+        return 0
+    producer = new_producer(bootstrap, client_id="franz-dlq-replay", security=security)
+    try:
+        futures = []
+        for number, letter in enumerate(pending, start=1):
+            topic, partition = letter.target
+            futures.append(
+                producer.send(
+                    topic,
+                    partition=partition,
+                    key=letter.key,
+                    value=original_value(letter.envelope),
+                    headers=[(REPLAY_HEADER, letter.id.encode())],
+                )
+            )
+            if number % REPLAY_PROGRESS_EVERY == 0 or number == len(pending):
+                print(f"replaying: {number}/{len(pending)}", file=sys.stderr, flush=True)
+        producer.flush(timeout=60)
+        require_acknowledged(futures, timeout=60)
+    finally:
+        producer.close(timeout=10)
+    print(json.dumps({**summary, "replayed": len(pending), "dry_run": False}), flush=True)
+    return 0
+
+
+REPLAY_PROGRESS_EVERY = 100
+
+
+def _replayed_already(bootstrap: str, letters: Sequence[Letter], security: KafkaSecurity) -> set[str]:
+    """The letters whose replay is on their source partition already: read from the earliest of their
+    offsets, since a replay always lands after the record it repeats."""
+    from kafka import TopicPartition
+
+    from franz.runtime.clients import new_reader
+    from franz.runtime.dlq import replay_of
+    from franz.sachbearbeiter.eventlog import read_to_end
+
+    earliest: dict[tuple[str, int], int] = {}
+    for letter in letters:
+        target = letter.target
+        offset = int(letter.envelope["source"].get("offset") or 0)
+        earliest[target] = min(earliest.get(target, offset), offset)
+    found: set[str] = set()
+    consumer = new_reader(bootstrap, client_id="franz-dlq-replayed", security=security)
+    try:
+        for (topic, partition), offset in earliest.items():
+            for record in read_to_end(consumer, [TopicPartition(topic, partition)], start=offset):
+                marker = replay_of(record)
+                if marker is not None:
+                    found.add(marker)
+    finally:
+        consumer.close()
+    return found
+
+
+def _since(text: str) -> datetime.datetime:
+    """An ISO 8601 time (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise FranzError(
+            f"--since must be an ISO 8601 time like 2026-11-21T10:00:00Z, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _offset_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not first.isdigit() or not last.isdigit() or int(first) > int(last):
+        raise FranzError(f"--offsets must be a range of DLQ offsets like 120-180, got {text!r}")
+    return int(first), int(last)
 
 
 def _render_record(record: object) -> dict[str, object]:
@@ -183,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     ticket.add_argument("--user", required=True, help="the submitter's name")
     ticket.add_argument("--category", default=None)
     ticket.add_argument("--priority", default=None)
-    ticket.add_argument("--topic", default="discordMSG")
+    ticket.add_argument("--topic", default=None, help="default: KAFKA_TOPIC or discordMSG")
     ticket.add_argument(
         "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
     )
@@ -208,6 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--status", choices=("open", "assigned", "closed"), default=None)
     tickets.add_argument("--json", action="store_true", help="one ticket state per line, as JSON")
     _add_source_arguments(tickets, topic="STATE_TOPIC or tickets-state")
+
+    dlq = add("dlq", cmd_dlq_list, "list dead letters, or replay them onto the topics they came from")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="one line per dead letter (with --json: the envelopes)")
+    listing.set_defaults(handler=cmd_dlq_list)
+    listing.add_argument("--json", action="store_true", help="the envelopes as JSON lines")
+    replay = actions.add_parser(
+        "replay", help="put dead letters back on their source topic (original bytes and key), each once"
+    )
+    replay.set_defaults(handler=cmd_dlq_replay)
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; send nothing")
+    for action in (listing, replay):
+        action.add_argument("topic", help="the DLQ topic, e.g. tickets-formatted-dlq")
+        action.add_argument("--error-type", default=None, help="only letters of this error_type")
+        action.add_argument(
+            "--since", default=None, help="only letters written at or after this ISO 8601 time"
+        )
+        action.add_argument("--offsets", default=None, help="only DLQ offsets in this range, e.g. 120-180")
+        action.add_argument(
+            "--bootstrap", default=None, help="default: KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092"
+        )
 
     from franz.services import register_service_commands
 

@@ -228,9 +228,11 @@ def test_health_and_readiness(pipeline: Pipeline) -> None:
     service = pipeline.start()
     service.wait_until_ready()
     assert service.get("/healthz") == (200, "ok\n")
+    started = service.metric("franz_last_success_timestamp_seconds")  # the start, before any commit
+    assert started > 0
     pipeline.produce([intake(1)])
     read_topic(pipeline.bootstrap, pipeline.target, expected=1)
-    wait_until(lambda: service.metric("franz_last_success_timestamp_seconds") > 0, timeout=10)
+    wait_until(lambda: service.metric("franz_last_success_timestamp_seconds") > started, timeout=10)
     body = service.get("/metrics")[1]
     for name in (
         "franz_records_total",

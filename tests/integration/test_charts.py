@@ -411,6 +411,30 @@ def test_operator_service_account_is_bound_to_its_role(umbrella: list[Manifest])
     assert operator["serviceAccountName"] == account["metadata"]["name"]
 
 
+def test_the_operator_chart_guards_what_no_reconcile_can_undo(helm: Path) -> None:
+    """The admission policies name the operator's own annotation, finalizer and labels (tests/integration/
+    test_operator.py proves them on the API server); admissionPolicies.enabled=false leaves them out."""
+    manifests = render(helm, "franz-operator")
+    policies = by_kind(manifests, "ValidatingAdmissionPolicy")
+    bindings = by_kind(manifests, "ValidatingAdmissionPolicyBinding")
+    assert {b["spec"]["policyName"] for b in bindings.values()} == set(policies)
+    assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings.values())
+    topics = policies["franz-franz-operator-keep-kafka-topics"]["spec"]
+    assert topics["matchConstraints"]["objectSelector"]["matchLabels"] == {
+        constants.LABEL_MANAGED_BY: constants.MANAGED_BY
+    }
+    [rule] = topics["validations"]
+    assert f"'{constants.ANNOTATION_ALLOW_DELETION}'" in rule["expression"]
+    for label in (constants.LABEL_PIPELINE, constants.LABEL_PIPELINE_NAMESPACE):
+        assert f"'{label}'" in rule["messageExpression"]
+    [pipelines] = policies["franz-franz-operator-delete-pipelines-with-their-topics"]["spec"]["validations"]
+    assert f"'{constants.FINALIZER}'" in pipelines["expression"]
+    opted_out = render(helm, "franz-operator", "--set", "admissionPolicies.enabled=false")
+    assert {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}.isdisjoint(
+        m["kind"] for m in opted_out
+    )
+
+
 # --- Services, monitoring, optional objects -----------------------------------------------------------------
 
 

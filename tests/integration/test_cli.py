@@ -6,8 +6,11 @@ import json
 import os
 import signal
 import subprocess
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from kafka import KafkaAdminClient
 
 from franz.devstack.process import free_port
@@ -98,3 +101,47 @@ def test_an_unreachable_broker_is_one_clear_line_naming_the_variable() -> None:
     [line] = result.stderr.strip().splitlines()
     assert "no Kafka broker answered" in line
     assert "KAFKA_BOOTSTRAP_SERVERS" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ticket help --user alice --topic TOPIC",
+        "tail TOPIC --max 1",
+        "history T-AAAAA-BBBBB --topic TOPIC",
+        "tickets --topic TOPIC",
+        "dlq list TOPIC",
+        "dlq replay TOPIC",
+    ],
+)
+def test_a_missing_topic_is_said_at_once_with_how_to_create_it(bootstrap: str, command: str) -> None:
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    argv = command.replace("TOPIC", missing).split()
+    # Sends to a missing topic used to wait a minute for metadata; the bound proves an answer in seconds.
+    result = subprocess.run(
+        [*FRANZ, *argv, "--bootstrap", bootstrap], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"topic {missing!r} does not exist on {bootstrap}; create it" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_franz_ticket_publishes_to_kafka_topic_unless_topic_is_given(
+    bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    from_env, from_flag = new_topic("intake"), new_topic("intake")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC": from_env}
+
+    def ticket(*extra: str) -> str:
+        published = subprocess.run(
+            [*FRANZ, "ticket", "help", "--user", "alice", *extra],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        topic: str = json.loads(published.stdout)["topic"]
+        return topic
+
+    assert ticket() == from_env
+    assert ticket("--topic", from_flag) == from_flag

@@ -19,6 +19,7 @@ from franz.kummerkasten.bot import TicketBot
 from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
+from franz.runtime.errors import error_reporter
 from franz.runtime.ticketsapi import TicketsApi
 from tests.helpers import read_topic
 from tests.integration.staffing import eventually, submitted_ticket
@@ -54,6 +55,7 @@ async def staffed_bot(
         topics=topics,
         group_id=f"bot-{uuid.uuid4().hex[:8]}",
         on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
+        reporter=error_reporter("kummerkasten", bootstrap=bootstrap, topic=f"errors-{uuid.uuid4().hex[:8]}"),
     )
     tickets = TicketsApi([tickets_url])
     bot = TicketBot(

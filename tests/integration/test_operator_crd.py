@@ -109,6 +109,17 @@ def test_invalid_pipelines_are_refused_with_a_message_naming_the_field(
     assert expected in refused(lambda: create(objects, body))
 
 
+def test_the_status_keeps_each_topics_id(objects: client.CustomObjectsApi) -> None:
+    """The ids the operator compares a topic with (TopicRecreated) survive the schema's pruning."""
+    name = create(objects, pipeline())["metadata"]["name"]
+    topic = {"role": "intake", "name": "discordMSG", "partitions": 3, "replicas": 1, "ready": False}
+    topic |= {"topicId": "id-old", "newTopicId": "id-new", "message": "recreated"}
+    written = objects.patch_namespaced_custom_object_status(
+        constants.GROUP, constants.VERSION, "default", constants.PLURAL, name, {"status": {"topics": [topic]}}
+    )
+    assert cast(dict[str, Any], written)["status"]["topics"] == [topic]
+
+
 BILLING = {"name": "billing", "categories": ["billing"], "deskChannelId": "7" * 18, "staffRoleId": "8" * 18}
 SUPPORT = {"name": "support", "default": True, "deskChannelId": "5" * 18, "staffRoleId": "6" * 18}
 

@@ -28,6 +28,7 @@ from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import DESK_BATCH, TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.teams import parse_teams
+from franz.runtime.errors import error_reporter
 from franz.runtime.ticketsapi import TicketsApi
 from tests.helpers import ServiceProcess, wait_until
 from tests.integration.lifecycle import Lifecycle
@@ -104,6 +105,7 @@ async def desk_bot(
         topics=topics,
         group_id=f"bot-{uuid.uuid4().hex[:8]}",
         on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
+        reporter=error_reporter("kummerkasten", bootstrap=bootstrap, topic=f"errors-{uuid.uuid4().hex[:8]}"),
     )
     tickets = TicketsApi([tickets_url])
     bot = TicketBot(

@@ -162,3 +162,23 @@ def test_webhook_urls_and_tokens_are_redacted_from_logs() -> None:
     assert "123456789012345678" in line
     assert "AbC" not in repr(Secret(url))
     assert "AbC" not in f"{Secret(url)}"
+
+
+def test_every_error_franz_reports_says_what_to_do_and_a_collapsed_count_shows_as_occurrences() -> None:
+    assert set(core.ADVICE) == set(contracts.OPERATIONAL_ERROR_TYPES)
+    event = {
+        **contracts.error_event(
+            service="aufbereitung", error_type="batch_failing", message="stuck", context={"records": 5}
+        ),
+        "count": 12,
+    }
+    [group] = core.collapse([core.parse_alert(record(contracts.encode(event)))])
+    fields = {field["name"]: field["value"] for field in core.render_embed(group)["fields"]}
+    assert fields["What to do"].startswith("The service retries these records")
+    assert fields["Occurrences"] == "12 identical alerts"
+
+
+def test_a_dead_letter_says_how_to_replay_it() -> None:
+    [group] = core.collapse([core.parse_alert(record(dead_letter(b"{}"), topic="tickets-formatted-dlq"))])
+    fields = {field["name"]: field["value"] for field in core.render_embed(group)["fields"]}
+    assert "franz dlq replay tickets-formatted-dlq" in fields["What to do"].replace("\\", "")

@@ -135,3 +135,32 @@ def test_any_bytes_either_decode_or_raise_a_classified_contract_error(raw: bytes
     else:
         return
     assert error_type in classified
+
+
+def _event(**fields: object) -> bytes:
+    base = {"schema": 1, "type": "TicketClosed", "event_id": "E-1", "ticket_id": "T-AAAAA-BBBBB"}
+    return json.dumps({**base, **fields}).encode()
+
+
+@pytest.mark.parametrize(
+    "value", [_event(type="TicketMerged"), _event(schema=contracts.SCHEMA_VERSION + 1, type="TicketClosed")]
+)
+def test_an_event_from_a_newer_version_is_kept_as_unknown_instead_of_refused(value: bytes) -> None:
+    event = contracts.read_event(value)
+    assert isinstance(event, contracts.UnknownEvent)
+    assert (event.event_id, event.ticket_id) == ("E-1", "T-AAAAA-BBBBB")
+    with pytest.raises(ContractError, match="unknown to this version"):
+        contracts.decode_event(value)
+
+
+def test_a_known_event_reads_as_itself() -> None:
+    assert contracts.read_event(_event()) == json.loads(_event())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\xff", b"{not json", b"[]", None, json.dumps({"type": "TicketClosed"}).encode(), _event(schema="2")],
+)
+def test_bytes_that_are_no_event_raise_the_one_undecodable_error(value: bytes | None) -> None:
+    with pytest.raises(contracts.UndecodableRecord):
+        contracts.read_event(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -46,3 +48,18 @@ def test_rendering_divides_every_wait_and_keeps_everything_else() -> None:
             for group in shipped["groups"]
         ],
     }
+
+
+def test_rendering_can_divide_the_expressions_windows_too(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    expr = "increase(a_total[15m]) > 10 and b offset 10m < b and rate(c[1h30m]) > 0 and d{window='5m'}"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": expr}]}]}))
+    [group] = render_rules(window_divisor=60, rules_file=rules)["groups"]
+    assert group["rules"] == [
+        {
+            "alert": "A",
+            "expr": "increase(a_total[15s]) > 10 and b offset 10s < b and rate(c[90s]) > 0"
+            " and d{window='5m'}",
+        }
+    ]
+    assert render_rules(rules_file=rules)["groups"][0]["rules"][0]["expr"] == expr

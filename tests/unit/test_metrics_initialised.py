@@ -6,6 +6,7 @@ and a panel or alert over it stays empty after every start, restart or rebalance
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from prometheus_client import REGISTRY
@@ -45,6 +46,15 @@ def test_aufbereitung_counts_every_outcome_from_zero() -> None:
         assert _value("franz_batch_failures_total", service=service, error=error) == 0
     assert _value("franz_batch_processing_seconds_count", service=service) == 0
     assert _value("franz_batch_size_records_count", service=service) == 0
+
+
+def test_the_last_commit_starts_at_the_start() -> None:
+    """So that a service which never commits while records wait is seen as stalled (FranzConsumerStalled
+    compares the newest commit with its value 10 minutes before)."""
+    service = _unique("aufbereitung")
+    before = time.time()
+    loop_metrics.initialise(service, outputs={})
+    assert before <= (_value("franz_last_success_timestamp_seconds", service=service) or 0) <= time.time()
 
 
 def test_sachbearbeiter_counts_every_priority_category_and_command_from_zero() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from franz.kummerkasten.teams import parse_teams
 from franz_operator import builders
@@ -148,6 +151,134 @@ def test_strimzi_status_is_read_only_when_it_describes_the_current_generation() 
 
 def test_retries_back_off_to_a_minute() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 7, 20)] == [1.0, 2.0, 4.0, 60.0, 60.0]
+
+
+def strimzi_refusal(reason: str, message: str) -> dict[str, Any]:
+    condition = {"type": "Ready", "status": "False", "reason": reason, "message": message}
+    return {
+        "metadata": {"generation": 1},
+        "spec": {"partitions": 3, "replicas": 3},
+        "status": {"observedGeneration": 1, "topicId": "id-1", "conditions": [condition]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("role", "strimzi_reason", "strimzi_message", "reason", "expected"),
+    [
+        (
+            "intake",
+            "NotSupported",
+            "Decreasing partitions not supported",
+            "MorePartitionsInKafka",
+            "raise spec.topics.intake.partitions to at least the count in Kafka",
+        ),
+        (
+            "formatted-dlq",
+            "NotSupported",
+            "Replication factor change not supported, but required for partitions [0]",
+            "ReplicasChangeNotSupported",
+            "set spec.topicDefaults.replicas back",
+        ),
+        (
+            "intake",
+            "KafkaError",
+            "org.apache.kafka.common.errors.InvalidReplicationFactorException: only 1 broker",
+            "NotEnoughBrokers",
+            "cannot create: Kafka has fewer brokers than the 3 replicas asked for",
+        ),
+        (
+            "intake",
+            "ResourceConflict",
+            "Managed by Ref{…}",
+            "TopicsNotReady",
+            "Strimzi: ResourceConflict: Managed by Ref{…}",
+        ),
+    ],
+)
+def test_strimzis_refusals_get_reasons_of_their_own_and_name_the_field_to_change(
+    role: str, strimzi_reason: str, strimzi_message: str, reason: str, expected: str
+) -> None:
+    topic = from_body(body()).topic(role)
+    state = builders.strimzi_topic_state(topic, strimzi_refusal(strimzi_reason, strimzi_message))
+    assert (state.ready, state.reason, state.topic_id) == (False, reason, "id-1")
+    assert expected in state.message
+
+
+def test_topics_ready_carries_the_most_urgent_reason_and_every_topics_message() -> None:
+    states = [
+        TopicState("intake", "a", 1, 1, False, "waiting for Strimzi"),
+        TopicState("errors", "b", 1, 1, False, "recreated", reason="TopicRecreated"),
+        TopicState("formatted", "c", 1, 1, False, "grown", reason="MorePartitionsInKafka"),
+    ]
+    condition = builders.topics_condition(states)
+    assert (condition.status, condition.reason) == ("False", "TopicRecreated")
+    assert condition.message == "a: waiting for Strimzi; b: recreated; c: grown"
+    assert builders.topics_condition([TopicState("intake", "a", 1, 1, True)]).reason == "Ready"
+
+
+def test_a_topic_keeps_its_recorded_id_and_a_new_one_is_reported_once_until_accepted() -> None:
+    pipeline = from_body(body())
+    seen = [TopicState("intake", "a", 1, 1, True, topic_id="old")]
+    first, reported = builders.track_topic_ids(pipeline, {}, seen)
+    assert (first[0].topic_id, reported) == ("old", [])
+    previous = {"topics": [state.as_status() for state in first]}
+
+    # Not known just now (Kafka unreachable, Strimzi not there yet): the recorded id stays.
+    unknown, _ = builders.track_topic_ids(
+        pipeline, previous, [TopicState("intake", "a", 0, 0, False, "down")]
+    )
+    assert unknown[0].topic_id == "old"
+
+    recreated, reported = builders.track_topic_ids(pipeline, previous, [replace(seen[0], topic_id="new")])
+    assert reported == [builders.Recreation("a", "old", "new")]
+    [state] = recreated
+    assert (state.ready, state.reason, state.topic_id, state.new_topic_id) == (
+        False,
+        "TopicRecreated",
+        "old",
+        "new",
+    )
+    assert "topicId old is now new" in state.message
+    assert "kubectl annotate fp tickets -n team --overwrite franz.dev/accept-topic-ids=new" in state.message
+
+    again, reported = builders.track_topic_ids(
+        pipeline, {"topics": [state.as_status()]}, [replace(seen[0], topic_id="new")]
+    )
+    assert (again[0].reason, reported) == ("TopicRecreated", [])
+
+    annotated = body()
+    annotated["metadata"]["annotations"] = {"franz.dev/accept-topic-ids": "x, new"}
+    accepted, reported = builders.track_topic_ids(
+        from_body(annotated), {"topics": [state.as_status()]}, [replace(seen[0], topic_id="new")]
+    )
+    assert (accepted[0].ready, accepted[0].topic_id, accepted[0].new_topic_id, reported) == (
+        True,
+        "new",
+        "",
+        [],
+    )
+
+
+def test_kafka_topics_strimzi_never_reconciled_are_named_after_the_grace_period() -> None:
+    pipeline = from_body(body(kafka={"bootstrapServers": "k:9092", "strimzi": {"cluster": "c"}}))
+    found = [{"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}]
+
+    def silent(now: str, topics: list[dict[str, Any]] = found) -> str | None:
+        return builders.strimzi_not_reconciling(pipeline, topics, now=now, grace_seconds=60)
+
+    assert silent("2026-01-01T00:00:59Z") is None
+    message = silent("2026-01-01T00:01:00Z")
+    assert message is not None
+    assert "they are in namespace team; spec.kafka.strimzi.namespace must name the namespace" in message
+    assert silent("2026-01-01T00:05:00Z", [{**found[0], "status": {"conditions": []}}]) is None
+
+
+def test_a_kafka_topic_without_config_has_no_config_key() -> None:
+    pipeline = from_body(body())
+    assert "config" not in builders.kafka_topic(pipeline, pipeline.topic("intake"))["spec"]
+    assert builders.kafka_topic(pipeline, pipeline.topic("state"))["spec"]["config"] == {
+        "cleanup.policy": "compact"
+    }
 
 
 def test_the_pipelines_teams_reach_the_bot_as_it_parses_them() -> None:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from franz_operator import handlers
-from franz_operator.constants import LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.constants import ANNOTATION_ACCEPT_TOPIC_IDS, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
 from franz_operator.exceptions import KubeError
 from franz_operator.reconcile import Reconciler
 
@@ -94,6 +94,24 @@ def test_the_daemon_reconciles_at_once_for_a_new_spec_and_ends_when_stopped() ->
             await until(lambda: daemon.reconciler.generations == [1, 2])
         assert daemon.reconciler.forgotten == ["u-1"]
         assert daemon.pipelines.workers == {}
+
+    asyncio.run(scenario())
+
+
+def test_accepting_a_recreated_topic_wakes_the_pipeline_and_only_once() -> None:
+    """The annotation is metadata (no new generation), yet the user waits for the status to clear."""
+
+    async def scenario() -> None:
+        async with Daemon() as daemon:
+            daemon.raw["metadata"] = {
+                **daemon.raw["metadata"],
+                "annotations": {ANNOTATION_ACCEPT_TOPIC_IDS: "id-2"},
+            }
+            daemon.event(generation=1)
+            await until(lambda: daemon.reconciler.generations == [1, 1])
+            daemon.event(generation=1)
+            await asyncio.sleep(0.05)
+            assert daemon.reconciler.generations == [1, 1]
 
     asyncio.run(scenario())
 

@@ -9,11 +9,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from franz_operator import builders
 from franz_operator.admin_topics import AdminTopics, TopicsResult
 from franz_operator.builders import TopicState
-from franz_operator.constants import ANNOTATION_CONFIG_HASH, LABEL_PIPELINE, LABEL_PIPELINE_NAMESPACE
+from franz_operator.constants import (
+    ANNOTATION_ALLOW_DELETION,
+    ANNOTATION_CONFIG_HASH,
+    LABEL_PIPELINE,
+    LABEL_PIPELINE_NAMESPACE,
+)
 from franz_operator.exceptions import KafkaUnavailable, KubeError, TopicsNotDeleted
 from franz_operator.kube import (
     CONFIG_MAP,
@@ -72,7 +78,12 @@ class FakeKube(Kube):
         return "created" if current is None else "updated"
 
     def delete(self, kind: Kind, namespace: str, name: str) -> bool:
+        """As the API server: an object with finalizers is only marked, until they are removed."""
         self._check(kind)
+        found = self.objects.get((kind.plural, namespace, name))
+        if found is not None and found["metadata"].get("finalizers"):
+            found["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+            return True
         return self.objects.pop((kind.plural, namespace, name), None) is not None
 
     def merge_patch(
@@ -105,13 +116,19 @@ class FakeAdmin(AdminTopics):
         super().__init__()
         self.down = False
         self.existing: set[str] = set()
+        self.ids: dict[str, str] = {}  # Kafka's topic ids: `id-<name>` unless a test recreates one
 
     def reconcile(self, bootstrap: str, topics: Sequence[Topic]) -> TopicsResult:
         if self.down:
             raise KafkaUnavailable(f"Kafka at {bootstrap}: NoBrokersAvailable")
         changes = [f"created topic {t.name}" for t in topics if t.name not in self.existing]
         self.existing.update(t.name for t in topics)
-        states = [TopicState(t.role, t.name, t.partitions, t.replicas, True) for t in topics]
+        states = [
+            TopicState(
+                t.role, t.name, t.partitions, t.replicas, True, topic_id=self.ids.get(t.name, f"id-{t.name}")
+            )
+            for t in topics
+        ]
         return TopicsResult(states, changes)
 
     def delete(self, bootstrap: str, names: Sequence[str]) -> list[str]:
@@ -150,7 +167,16 @@ class World:
 
     def __init__(self, **spec: Any) -> None:
         self.kube, self.admin, self.events = FakeKube(), FakeAdmin(), Events()
-        self.reconciler = Reconciler(kube=self.kube, admin=self.admin, post_event=self.events, clock=Clock())
+        self.not_ready: list[tuple[str, str]] = []  # what went to the pipeline's errors topic
+        self.reconciler = Reconciler(
+            kube=self.kube,
+            admin=self.admin,
+            post_event=self.events,
+            clock=Clock(),
+            report_not_ready=lambda pipeline, condition: self.not_ready.append(
+                (condition.type, condition.reason)
+            ),
+        )
         self.kube.put(
             PIPELINE,
             {
@@ -270,10 +296,13 @@ def test_a_condition_that_flips_keeps_the_others_transition_times_and_warns_once
         ("Warning", "KafkaUnreachable"),
     ]
 
+    assert world.not_ready == [("TopicsReady", "KafkaUnreachable"), ("Ready", "KafkaUnreachable")]
+
     # Still down: the same facts are not news.
     world.reconcile()
     assert world.events.take() == []
     assert len(world.kube.status_writes) == 2
+    assert len(world.not_ready) == 2
 
     world.admin.down = False
     assert world.reconcile() is True
@@ -281,6 +310,7 @@ def test_a_condition_that_flips_keeps_the_others_transition_times_and_warns_once
         ("Normal", "TopicsReady"),
         ("Normal", "Ready"),
     ]
+    assert len(world.not_ready) == 2  # back to Ready is no error
 
 
 def test_a_missing_secret_is_named_and_the_last_good_copy_stays() -> None:
@@ -417,3 +447,61 @@ def test_topics_that_cannot_be_deleted_block_with_the_way_out_in_the_event() -> 
     assert len(deleted) == 8
     [(kind, reason, _)] = world.events.take()
     assert (kind, reason) == ("Normal", "TopicsDeleted")
+
+
+def test_a_recreated_topic_is_one_warning_and_one_count_however_often_it_is_seen() -> None:
+    world = World()
+    world.reconcile()
+    world.events.take()
+    before = REGISTRY.get_sample_value("franz_operator_topics_recreated_total", {"backend": "admin"}) or 0.0
+    world.admin.ids["errors"] = "id-new"
+    assert world.reconcile() is False
+    assert world.reconcile() is False
+    recreated = [event for event in world.events.take() if event[1] == "TopicRecreated"]
+    assert [kind for kind, _, message in recreated if message.startswith("topic errors was")] == ["Warning"]
+    after = REGISTRY.get_sample_value("franz_operator_topics_recreated_total", {"backend": "admin"})
+    assert after == before + 1
+    assert world.conditions()["TopicsReady"]["reason"] == "TopicRecreated"
+    entry = next(t for t in world.body()["status"]["topics"] if t["name"] == "errors")
+    assert (entry["topicId"], entry["newTopicId"]) == ("id-errors", "id-new")
+
+
+def test_a_kafka_topic_being_deleted_is_reported_and_never_written_to() -> None:
+    world = strimzi_world()
+    world.reconcile()
+    [topic] = [t for t in world.kube.list_objects(KAFKA_TOPIC, "team") if t["spec"]["topicName"] == "errors"]
+    topic["metadata"] |= {
+        "finalizers": ["strimzi.io/topic-operator"],
+        "deletionTimestamp": "2026-01-01T00:00:00Z",
+    }
+    topic["spec"]["partitions"] = 1  # what the operator would change, had it adopted the object
+    world.kube.put(KAFKA_TOPIC, topic)
+    world.reconcile()
+    condition = world.conditions()["TopicsReady"]
+    assert condition["reason"] == "KafkaTopicTerminating"
+    assert "KafkaTopic team/errors is being deleted" in condition["message"]
+    assert world.kube.get(KAFKA_TOPIC, "team", "errors") == topic
+
+
+def test_deleting_strimzi_topics_allows_each_and_waits_for_strimzis_finalizer() -> None:
+    world = World(
+        kafka={"bootstrapServers": "k:9092", "topicBackend": "strimzi", "strimzi": {"cluster": "c"}},
+        deletionPolicy="Delete",
+    )
+    world.reconcile()
+    held = world.kube.get(KAFKA_TOPIC, "team", "errors")
+    assert held is not None
+    held["metadata"]["finalizers"] = ["strimzi.io/topic-operator"]
+    world.kube.put(KAFKA_TOPIC, held)
+    world.events.take()
+    with pytest.raises(
+        TopicsNotDeleted, match="waiting for Strimzi to delete the topics of KafkaTopics errors"
+    ):
+        world.reconciler.delete_topics(world.body())
+    assert world.kube.list_objects(KAFKA_TOPIC, "team")[0]["metadata"]["name"] == "errors"
+    annotations = {p[1]: p[2]["metadata"]["annotations"] for p in world.kube.patches if p[0] == "kafkatopics"}
+    assert len(annotations) == 8
+    assert all(a == {ANNOTATION_ALLOW_DELETION: "true"} for a in annotations.values())
+
+    world.kube.objects.pop(("kafkatopics", "team", "errors"))  # Strimzi deleted the topic and let it go
+    assert world.reconciler.delete_topics(world.body()) == []

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from franz.runtime import clients
 from franz.runtime.checkpoint import FINAL_COMMIT_TIMEOUT_MS, Checkpoint, CommitCallback, Offsets
+from franz.runtime.exceptions import KafkaClientIncompatible
 from franz.runtime.loop import KafkaLoop, LoopConfig, Stage
 
 TP0, TP1 = TopicPartition("in", 0), TopicPartition("in", 1)
@@ -208,3 +211,17 @@ def test_the_stop_commits_what_was_delivered_and_leaves_the_group_without_autoco
     assert consumer.sync_commits == [({TP0: at(4)}, FINAL_COMMIT_TIMEOUT_MS)]
     assert stage.closed
     assert consumer.closed_with_autocommit is False
+
+
+def test_the_rejoin_fix_refuses_a_kafka_python_without_the_attribute_it_relies_on() -> None:
+    class Rewritten:
+        """A coordinator that keeps its join elsewhere, as a future kafka-python might."""
+
+        def __init__(self) -> None:
+            self.join_in_flight = None
+
+        def need_rejoin(self) -> bool:
+            return False
+
+    with pytest.raises(KafkaClientIncompatible, match=r"install the version pyproject\.toml pins"):
+        clients._finish_pending_joins(Rewritten)

@@ -8,6 +8,9 @@ The Deployment of one Franz process. The caller passes a dict:
   serviceAccountName  set for processes that talk to the Kubernetes API; the others get no token
   replicas   a fixed replica count, for charts without replicaCount
   strategy   the Deployment strategy (the operator needs Recreate: two operators would fight)
+With `kafkaCredentials.enabled` in the chart's values, the service's own Kafka Secret (the operator's
+franz-<pipeline>-<chart>-kafka) is mounted read-only at /etc/franz/kafka, where the pipeline's ConfigMap
+points KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE and KAFKA_SASL_PASSWORD_FILE.
 */}}
 {{- define "franz-lib.deployment" -}}
 {{- $root := .root -}}
@@ -71,6 +74,12 @@ spec:
             {{- with .env }}
             {{- . | nindent 12 }}
             {{- end }}
+            {{- if ($values.kafkaCredentials).enabled }}
+            # The Kafka user name is no secret, but it is the service's own: it comes with its credentials.
+            - name: KAFKA_SASL_USERNAME
+              valueFrom:
+                secretKeyRef: {name: {{ include "franz-lib.kafkaCredentialsSecret" $root }}, key: username, optional: true}
+            {{- end }}
             {{- with $values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -91,9 +100,20 @@ spec:
           volumeMounts:
             # The root filesystem is read-only; Python and the libraries write temporary files here.
             - {name: tmp, mountPath: /tmp}
+            {{- if ($values.kafkaCredentials).enabled }}
+            - {name: kafka-credentials, mountPath: /etc/franz/kafka, readOnly: true}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
+        {{- if ($values.kafkaCredentials).enabled }}
+        # Files, not variables: keys and passwords stay out of the process environment, and the kubelet
+        # updates them in place when the operator rotates them.
+        - name: kafka-credentials
+          secret:
+            secretName: {{ include "franz-lib.kafkaCredentialsSecret" $root }}
+            defaultMode: 0440
+        {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

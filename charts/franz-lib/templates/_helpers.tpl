@@ -15,6 +15,11 @@ named like its chart is not repeated ("franz-aufbereitung", not "franz-aufbereit
 {{- coalesce .Values.pipeline (.Values.global).pipeline "default" -}}
 {{- end -}}
 
+{{/* The service's own Kafka credentials: as the operator names them unless kafkaCredentials.secretName says. */}}
+{{- define "franz-lib.kafkaCredentialsSecret" -}}
+{{- .Values.kafkaCredentials.secretName | default (printf "franz-%s-%s-kafka" (include "franz-lib.pipeline" .) .Chart.Name) -}}
+{{- end -}}
+
 {{/* Selector labels never change after install: a Deployment's selector is immutable. */}}
 {{- define "franz-lib.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}

@@ -11,4 +11,5 @@
 - {name: OPERATOR_NAMESPACES, value: {{ join "," .Values.watchNamespaces | quote }}}
 - {name: OPERATOR_RESYNC_SECONDS, value: {{ .Values.resyncSeconds | quote }}}
 - {name: OPERATOR_WORKERS, value: {{ .Values.workers | quote }}}
+- {name: OPERATOR_STRIMZI_GRACE_SECONDS, value: {{ .Values.strimziGraceSeconds | quote }}}
 {{- end -}}

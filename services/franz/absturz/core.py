@@ -34,6 +34,34 @@ ZERO_WIDTH_SPACE: Final = "\u200b"
 
 AlertKind = Literal["error", "dead_letter", "raw"]
 
+# What the reader of an alert does about it, by the error type Franz's services report (contracts).
+ADVICE: Final[dict[str, str]] = {
+    "batch_failing": (
+        "The service retries these records with backoff and commits nothing, so nothing is lost. Its log "
+        "names the cause (broker away, output topic missing, Discord failing); once that is fixed it "
+        "resumes by itself."
+    ),
+    "webhook_disabled": (
+        "Discord no longer accepts this webhook. Create a new one in the channel's settings, put its URL "
+        "into the Secret behind DISCORD_WEBHOOK_URL and restart absturz: the held-back alerts follow."
+    ),
+    "publish_failed": (
+        "The bot told each submitter to try again. Check that the brokers are up and that the topic in "
+        "the context exists (franz tail TOPIC says so)."
+    ),
+    "startup_refused": (
+        "The service stays down until this is fixed: the message says what. Fix it, then restart the service."
+    ),
+    "pipeline_not_ready": (
+        "kubectl describe franzpipeline NAME -n NAMESPACE shows the condition; its message says what to "
+        "change. The operator retries on its own."
+    ),
+    "undecodable_record": (
+        "The reader skipped the record and went on. Look at it at the coordinates in the context "
+        "(franz tail TOPIC --from-beginning) to find what wrote it."
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:
@@ -51,6 +79,8 @@ class Alert:
     content: str
     content_is_json: bool
     record_timestamp_ms: int | None
+    advice: str | None = None
+    occurrences: int = 1  # an error event may stand for repeats its reporter collapsed
 
     @property
     def fingerprint(self) -> tuple[str, str, str, str]:
@@ -68,6 +98,10 @@ class AlertGroup:
     @property
     def count(self) -> int:
         return len(self.members)
+
+    @property
+    def occurrences(self) -> int:
+        return sum(alert.occurrences for alert in self.members)
 
 
 def _text(value: object) -> str:
@@ -104,10 +138,15 @@ def parse_alert(record: ConsumerRecord) -> Alert:
             time=_text(decoded["time"]) if decoded.get("time") else None,
             content=shown,
             content_is_json=is_json,
+            advice=(
+                f"Read them with franz dlq list {record.topic}; once the cause is fixed, franz dlq replay "
+                f"{record.topic} puts them back on their source topic."
+            ),
             **common,
         )
     if isinstance(decoded, dict) and {"service", "error_type", "message"} <= decoded.keys():
         context = decoded.get("context") or {}
+        count = decoded.get("count")
         return Alert(
             kind="error",
             error_type=_text(decoded["error_type"]),
@@ -117,6 +156,8 @@ def parse_alert(record: ConsumerRecord) -> Alert:
             time=_text(decoded["time"]) if decoded.get("time") else None,
             content=json.dumps(context, indent=2, ensure_ascii=False),
             content_is_json=True,
+            advice=ADVICE.get(_text(decoded["error_type"])),
+            occurrences=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1,
             **common,
         )
     if decoded is not None:
@@ -193,8 +234,12 @@ def render_embed(group: AlertGroup) -> dict[str, Any]:
         {"name": "Record", "value": inline(where, 300), "inline": False},
         {"name": "Error", "value": inline(alert.error, FIELD_VALUE_MAX), "inline": False},
     ]
-    if group.count > 1:
-        fields.append({"name": "Occurrences", "value": f"{group.count} identical alerts", "inline": True})
+    if alert.advice:
+        fields.append({"name": "What to do", "value": inline(alert.advice, FIELD_VALUE_MAX), "inline": False})
+    if group.occurrences > 1:
+        fields.append(
+            {"name": "Occurrences", "value": f"{group.occurrences} identical alerts", "inline": True}
+        )
     embed: dict[str, Any] = {
         "title": inline(f"{alert.topic} · {alert.error_type}", TITLE_MAX),
         "color": topic_colour(alert.topic),

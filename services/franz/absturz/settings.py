@@ -9,12 +9,15 @@ from typing import Literal
 from franz import contracts
 from franz.exceptions import ConfigError
 from franz.runtime.secrets import Secret
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    errors_topic: str
+    security: KafkaSecurity
     topics: tuple[str, ...]
     group_id: str
     webhook_url: Secret
@@ -35,6 +38,8 @@ class Settings:
             )
         return cls(
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topics=env.topics("KAFKA_TOPICS", f"{contracts.TOPIC_ERRORS},{contracts.TOPIC_FORMATTED_DLQ}"),
             group_id=env.text("CONSUMER_GROUP", "absturz"),
             webhook_url=Secret(url),

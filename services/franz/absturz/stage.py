@@ -15,7 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from franz.absturz import metrics
 from franz.absturz.core import AlertGroup, Message, collapse, pack, parse_alert, unrenderable
-from franz.absturz.exceptions import WebhookRejected
+from franz.absturz.exceptions import WebhookGone, WebhookRejected
 from franz.absturz.webhook import DiscordWebhook
 from franz.runtime.loop import Stage
 
@@ -33,6 +33,10 @@ class AlertStage(Stage):
 
     def is_ready(self) -> bool:
         return not self.webhook.disabled
+
+    def reportable(self, error: Exception) -> bool:
+        """A disabled webhook reported itself once; every batch failing on it after that is no news."""
+        return not isinstance(error, WebhookGone)
 
     def deliver(self, records: Sequence[ConsumerRecord]) -> None:
         fresh = [r for r in records if (r.topic, r.partition, r.offset) not in self._delivered]

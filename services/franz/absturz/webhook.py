@@ -19,6 +19,7 @@ import requests
 
 from franz.absturz import metrics
 from franz.absturz.exceptions import Stopping, WebhookGone, WebhookRejected, WebhookUnavailable
+from franz.runtime.errors import ErrorReporter
 from franz.runtime.secrets import Secret
 from franz.runtime.wait import Backoff
 
@@ -37,8 +38,10 @@ class DiscordWebhook:
         retry_budget: float = 60.0,
         max_backoff: float = 30.0,
         session: requests.Session | None = None,
+        reporter: ErrorReporter | None = None,
     ) -> None:
         self._url = url
+        self._reporter = reporter
         self._stop = stop
         self.timeout = timeout
         self.retry_budget = retry_budget
@@ -94,6 +97,15 @@ class DiscordWebhook:
         )
         metrics.WEBHOOK_DISABLED.set(1)
         log.error("webhook disabled", extra={"webhook_id": self.webhook_id, "status": status})
+        if self._reporter is not None:
+            # Discord cannot carry this one; the errors topic keeps it for `franz tail` and other absturz.
+            self._reporter.report(
+                "webhook_disabled",
+                self.disabled_reason,
+                incident=self.webhook_id,
+                severity="critical",
+                context={"webhook_id": self.webhook_id, "status": status},
+            )
         raise WebhookGone(self.disabled_reason)
 
     def _back_off(self, backoff: Backoff, deadline: float, what: str) -> None:

@@ -10,10 +10,12 @@ from franz.aufbereitung.core import SERVICE, normalise
 from franz.aufbereitung.settings import Settings
 from franz.runtime import metrics
 from franz.runtime.clients import new_producer
+from franz.runtime.errors import error_reporter
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig
 from franz.runtime.produce import ProduceStage, TransactionalProduceStage
-from franz.runtime.service import run_loop
+from franz.runtime.service import run_loop, wait_for_kafka
+from franz.runtime.wait import stop_event
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,23 @@ def main(args: argparse.Namespace) -> int:
     metrics.initialise(
         SERVICE, outputs={settings.target_topic: ["ok"], settings.dlq_topic: metrics.DLQ_OUTCOMES}
     )
-    transform = functools.partial(normalise, target_topic=settings.target_topic, dlq_topic=settings.dlq_topic)
+    if wait_for_kafka(
+        settings.bootstrap, settings.security, metrics_port=settings.metrics_port, stop=stop_event()
+    ):
+        return 0
+    transform = functools.partial(
+        normalise,
+        target_topic=settings.target_topic,
+        dlq_topic=settings.dlq_topic,
+        message_max_chars=settings.message_max_chars,
+    )
     if settings.exactly_once:
         stage: ProduceStage = TransactionalProduceStage(
             service=SERVICE,
             producer_factory=lambda: new_producer(
                 settings.bootstrap,
                 client_id=f"franz-{SERVICE}",
+                security=settings.security,
                 transactional_id=settings.transactional_id,
                 max_block_ms=METADATA_WAIT_MS,
             ),
@@ -45,7 +57,10 @@ def main(args: argparse.Namespace) -> int:
         stage = ProduceStage(
             service=SERVICE,
             producer_factory=lambda: new_producer(
-                settings.bootstrap, client_id=f"franz-{SERVICE}", max_block_ms=METADATA_WAIT_MS
+                settings.bootstrap,
+                client_id=f"franz-{SERVICE}",
+                security=settings.security,
+                max_block_ms=METADATA_WAIT_MS,
             ),
             transform=transform,
         )
@@ -55,8 +70,10 @@ def main(args: argparse.Namespace) -> int:
             bootstrap=settings.bootstrap,
             group_id=settings.group_id,
             topics=(settings.source_topic,),
+            security=settings.security,
         ),
         stage,
+        reporter=error_reporter(SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic),
     )
     log.info(
         "aufbereitung starting",

@@ -7,8 +7,19 @@ One module per wire schema (intake, formatted, lifecycle, errors), the topic nam
 """
 
 from franz.contracts.codec import RAW_MAX_BYTES, encode
-from franz.contracts.errors import DeadLetter, ErrorEvent, RecordCoordinates, dead_letter
-from franz.contracts.exceptions import ContractError, ErrorType
+from franz.contracts.errors import (
+    OPERATIONAL_ERROR_TYPES,
+    DeadLetter,
+    ErrorEvent,
+    OperationalErrorType,
+    RecordCoordinates,
+    Severity,
+    dead_letter,
+    decode_dead_letter,
+    error_event,
+    original_value,
+)
+from franz.contracts.exceptions import ContractError, ErrorType, UndecodableRecord
 from franz.contracts.fields import (
     CATEGORIES,
     CATEGORY_MAX_CHARS,
@@ -44,10 +55,12 @@ from franz.contracts.lifecycle import (
     TicketCommand,
     TicketEvent,
     TicketState,
+    UnknownEvent,
     decode_command,
     decode_event,
     decode_state,
     new_command,
+    read_event,
     validate_command,
 )
 from franz.contracts.topics import (
@@ -77,6 +90,7 @@ __all__ = [
     "ID_MAX_CHARS",
     "LIFECYCLE_TOPICS",
     "MESSAGE_MAX_CHARS",
+    "OPERATIONAL_ERROR_TYPES",
     "ORIGIN_DISCORD",
     "PRIORITIES",
     "RAW_MAX_BYTES",
@@ -103,25 +117,33 @@ __all__ = [
     "EventType",
     "FormattedTicket",
     "LifecycleTopics",
+    "OperationalErrorType",
     "RawIntake",
     "RecordCoordinates",
+    "Severity",
     "TicketCommand",
     "TicketEvent",
     "TicketSource",
     "TicketState",
+    "UndecodableRecord",
+    "UnknownEvent",
     "clean_text",
     "dead_letter",
     "decode_command",
+    "decode_dead_letter",
     "decode_event",
     "decode_formatted_ticket",
     "decode_raw_intake",
     "decode_state",
     "encode",
+    "error_event",
     "event_id_for",
     "format_ticket",
     "new_command",
     "new_raw_intake",
+    "original_value",
     "parse_ticket_id",
+    "read_event",
     "ticket_id_for",
     "utc_now_iso",
     "validate_command",

@@ -17,3 +17,10 @@ class ContractError(FranzError, ValueError):
     def __init__(self, error_type: ErrorType, message: str) -> None:
         super().__init__(message)
         self.error_type: ErrorType = error_type
+
+
+class UndecodableRecord(ContractError):
+    """The bytes are no record of their topic's contract at all (not UTF-8, not JSON, not the shape).
+
+    Readers of logs skip and count such a record and report its coordinates; they never stall on it.
+    """

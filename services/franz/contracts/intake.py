@@ -34,12 +34,15 @@ class RawIntake(TypedDict):
     priority: NotRequired[str]
 
 
-def validate_raw_intake(record: object) -> RawIntake:
-    """Check and clean one raw intake record; raises ContractError naming the first problem."""
+def validate_raw_intake(record: object, *, message_max_chars: int = MESSAGE_MAX_CHARS) -> RawIntake:
+    """Check and clean one raw intake record; raises ContractError naming the first problem.
+
+    `message_max_chars` may be stricter than the contract's limit, never looser (a deployment's choice).
+    """
     fields = json_object(record)
     intake: RawIntake = {
         "username": required_text(fields, "username", USERNAME_MAX_CHARS),
-        "message": required_text(fields, "message", MESSAGE_MAX_CHARS),
+        "message": required_text(fields, "message", min(message_max_chars, MESSAGE_MAX_CHARS)),
         "timestamp": required_time(fields, "timestamp"),
     }
     for field in ("source_id", "user_id", "guild_id", "channel_id"):
@@ -60,9 +63,9 @@ def validate_raw_intake(record: object) -> RawIntake:
     return intake
 
 
-def decode_raw_intake(value: bytes | None) -> RawIntake:
+def decode_raw_intake(value: bytes | None, *, message_max_chars: int = MESSAGE_MAX_CHARS) -> RawIntake:
     """Bytes from Kafka to a valid intake record, classifying every failure for the DLQ."""
-    return validate_raw_intake(load_value(value))
+    return validate_raw_intake(load_value(value), message_max_chars=message_max_chars)
 
 
 def new_raw_intake(

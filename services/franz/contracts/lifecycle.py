@@ -3,11 +3,12 @@ audit trail) and one current state per ticket (`tickets-state`, compacted); all 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from franz.contracts import fields
 from franz.contracts.codec import load_value, loads
-from franz.contracts.exceptions import ContractError
+from franz.contracts.exceptions import ContractError, UndecodableRecord
 from franz.contracts.ids import parse_ticket_id
 
 STATUSES: Final = ("open", "assigned", "closed")
@@ -230,18 +231,62 @@ def new_command(
     return validate_command(candidate)
 
 
-def decode_event(value: bytes | None) -> TicketEvent:
-    """An event from the log. The log is written only by sachbearbeiter, so this checks the shape only."""
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event this version cannot read: a type it does not know, or a newer `schema`.
+
+    A rolling upgrade writes such events before every reader has the new code. They stay in the log, folds
+    ignore them, and views show them as unknown, so an older reader keeps working instead of stalling.
+    """
+
+    type: str
+    schema: int
+    event_id: str
+    ticket_id: str
+    time: str | None
+    record: dict[str, Any]
+
+
+def read_event(value: bytes | None) -> TicketEvent | UnknownEvent:
+    """An event from the log, or an `UnknownEvent` for one from a newer version.
+
+    Raises `UndecodableRecord` for bytes that are no event at all. The log is written only by
+    sachbearbeiter, so a known event's shape is trusted.
+    """
     record = loads(value or b"null")
-    if not isinstance(record, dict) or record.get("type") not in EVENT_TYPES or "ticket_id" not in record:
-        raise ContractError("validation_error", "not a ticket event")
+    if not isinstance(record, dict):
+        raise UndecodableRecord("validation_error", f"not a ticket event but a JSON {type(record).__name__}")
+    kind, schema = record.get("type"), record.get("schema", fields.SCHEMA_VERSION)
+    event_id, ticket_id = record.get("event_id"), record.get("ticket_id")
+    if not isinstance(kind, str) or not isinstance(event_id, str) or not isinstance(ticket_id, str):
+        raise UndecodableRecord(
+            "validation_error", "not a ticket event: type, event_id and ticket_id are needed"
+        )
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise UndecodableRecord("validation_error", f"not a ticket event: schema is {schema!r}")
+    if kind not in EVENT_TYPES or schema > fields.SCHEMA_VERSION:
+        when = record.get("time")
+        return UnknownEvent(
+            kind, schema, event_id, ticket_id, when if isinstance(when, str) else None, record
+        )
     event: TicketEvent = record  # type: ignore[assignment]
+    return event
+
+
+def decode_event(value: bytes | None) -> TicketEvent:
+    """A known event; anything else, an unknown one included, raises `ContractError`."""
+    event = read_event(value)
+    if isinstance(event, UnknownEvent):
+        raise ContractError(
+            "validation_error",
+            f"event type {event.type!r} (schema {event.schema}) is unknown to this version",
+        )
     return event
 
 
 def decode_state(value: bytes | None) -> TicketState:
     record = loads(value or b"null")
     if not isinstance(record, dict) or "ticket_id" not in record or "status" not in record:
-        raise ContractError("validation_error", "not a ticket state")
+        raise UndecodableRecord("validation_error", "not a ticket state")
     state: TicketState = record  # type: ignore[assignment]
     return state

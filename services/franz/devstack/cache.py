@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from franz.devstack.exceptions import BuildError
-from franz.devstack.process import log_tail
+from franz.devstack.process import die_with_parent, log_tail
 
 PROGRESS_EVERY_SECONDS = 30.0
 
@@ -70,6 +70,7 @@ def run_step(
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             env=None if env is None else dict(env),
+            preexec_fn=die_with_parent,  # a killed `franz prepare` leaves no build running
         )
         while True:
             try:

@@ -1,4 +1,4 @@
-"""The dev stack's commands: `franz prepare`, `kafka`, `cluster`, `image` and `up`.
+"""The dev stack's commands: `franz prepare`, `kafka`, `cluster`, `image`, `up` and `dashboards`.
 
 They exist only where the dev stack is installed (a checkout with `franz[dev]`), never in the image.
 """
@@ -9,13 +9,13 @@ import argparse
 import contextlib
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from franz.devstack.cache import progress
 from franz.devstack.exceptions import InfrastructureError
 from franz.devstack.images import REPOSITORY_ROOT
+from franz.devstack.process import OwnedDirectory
 from franz.runtime.wait import stop_event
 from franz.services import AddCommand
 
@@ -33,9 +33,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from franz.devstack.images import base_rootfs, pause_image
     from franz.devstack.kafka import KAFKA_VERSION, kafka_libs
     from franz.devstack.kube import prepare_control_plane
+    from franz.devstack.strimzi import STRIMZI_VERSION, strimzi_jar
     from franz.devstack.tools import tool, tool_version
 
     progress(f"Apache Kafka {KAFKA_VERSION}: {kafka_libs()}")
+    progress(f"Strimzi {STRIMZI_VERSION}'s CRDs: {strimzi_jar()}")
     require_node_packages()
     prepare_control_plane()
     for name in ("helm", "kubectl", "promtool"):
@@ -189,7 +191,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from franz.devstack.supervisor import Supervisor
 
     stop = stop_event()
-    run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
+    owned = OwnedDirectory("franz-up-")  # removed on the way out, by a janitor if we are killed
+    run_dir = owned.path
     env = dict(os.environ)
     webhook: LocalDiscordWebhook | None = None
     if not env.get("DISCORD_WEBHOOK_URL"):
@@ -233,7 +236,31 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         if webhook is not None:
             webhook.stop()
+        owned.remove()
     progress("stopped")
+    return 0
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    import time
+
+    from franz.devstack.dashboard_png import render_dashboards
+    from franz.devstack.dashboards import Window
+    from franz.devstack.prometheus import PrometheusApi
+
+    window = Window.last(args.minutes * 60, end=time.time())
+    for rendered in render_dashboards(
+        PrometheusApi(args.prometheus),
+        args.png,
+        window=window,
+        namespace=args.namespace,
+        service=args.service,
+    ):
+        empty = [data.panel.title for data in rendered.panels if not data.shown()]
+        print(
+            f"{rendered.path}: {len(rendered.panels)} panels"
+            + (f", no data in: {', '.join(empty)}" if empty else "")
+        )
     return 0
 
 
@@ -253,7 +280,7 @@ def _print_up_summary(
     lines = [
         "",
         "Franz is up.",
-        f"  Kafka         {bootstrap}   (data and logs in {run_dir})",
+        f"  Kafka         {bootstrap}   (data and logs in {run_dir}, removed when franz up stops)",
         f"  topics        {', '.join(DEFAULT_TOPICS)}",
         "  Discord       "
         + (
@@ -315,6 +342,30 @@ def register_dev_commands(add: AddCommand) -> None:
     )
     image.add_argument(
         "--containerd", type=Path, default=None, help="load it into the node whose containerd listens here"
+    )
+    dashboards = add(
+        "dashboards",
+        cmd_dashboards,
+        "draw the Grafana dashboards' panels from a Prometheus as PNG images (one per dashboard), "
+        "for a look without Grafana",
+    )
+    dashboards.add_argument("--png", type=Path, required=True, metavar="DIR", help="where the images go")
+    dashboards.add_argument(
+        "--prometheus",
+        default="http://127.0.0.1:9090",
+        metavar="URL",
+        help="the Prometheus to query (franz up --prometheus prints its URL; default http://127.0.0.1:9090)",
+    )
+    dashboards.add_argument(
+        "--minutes", type=float, default=60, help="the time range, up to now (default: the last 60)"
+    )
+    dashboards.add_argument(
+        "--namespace", default=".*", help="the dashboards' $namespace, a regular expression (default: all)"
+    )
+    dashboards.add_argument(
+        "--service",
+        default=".*",
+        help="the services dashboard's $service, a regular expression (default: all)",
     )
     up = add("up", cmd_up, "run the whole local stack: Kafka, the default topics and the services")
     up.add_argument("--port", type=int, default=DEFAULT_UP_PORT, help="Kafka listener port (default 9092)")

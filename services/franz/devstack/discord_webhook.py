@@ -49,6 +49,7 @@ class LocalDiscordWebhook(StartedInWith):
         self.requests: list[WebhookRequest] = []
         self.messages: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.rate_limit = rate_limit  # requests per window: another poster can take them all
         self._window = Window(rate_limit, per_seconds)
         self._blocked_until = 0.0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())

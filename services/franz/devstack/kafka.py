@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,7 +25,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from franz.devstack.cache import cache_dir, exclusive, run_step
 from franz.devstack.exceptions import StartError
-from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
+from franz.devstack.pki import CertificateAuthority, write_secret_file
+from franz.devstack.process import ManagedProcess, StartedInWith, data_directory, free_port, port_is_free
 
 if TYPE_CHECKING:
     from franz.devstack.kube import Launcher
@@ -84,20 +84,28 @@ def _cluster_id() -> str:
 
 
 def _server_properties(
-    *, port: int, controller_port: int, data_dir: Path, pod_listener: str | None = None
+    *,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    pod_listener: str | None = None,
+    secured: SecuredListeners | None = None,
 ) -> str:
     # On a node, a second listener serves pods at the node's address; each client is told the
     # addresses of the listener it came in on, so the host and pods each get ones they can reach.
     pods = f",PODS://{pod_listener}" if pod_listener else ""
+    clients = f"PLAINTEXT://127.0.0.1:{port}{pods}{secured.listeners if secured else ''}"
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{pods}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}{pods}",
+        "listeners": f"{clients},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": clients,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PODS:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PODS:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL"
+        ),
         "log.dirs": str(data_dir / "log"),
         # One node: every internal topic has one replica, and the few partitions keep start-up quick.
         "offsets.topic.replication.factor": "1",
@@ -113,8 +121,51 @@ def _server_properties(
         "auto.create.topics.enable": "false",
         "num.partitions": "1",
         "log.retention.hours": "24",
+        **(secured.properties() if secured else {}),
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+_SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+class SecuredListeners:
+    """The listeners of a Strimzi cluster that takes security seriously, beside the plain one.
+
+    `SASL_SSL` (SCRAM users) and `SSL` with client certificates required (principal `User:CN=<name>`, as
+    Strimzi's `tls` users), both served with a certificate of a generated CA; `StandardAuthorizer` with
+    `allow.everyone.if.no.acl.found=false`, so a client may do exactly what its ACLs allow. The PLAINTEXT
+    and controller listeners stay for the broker itself and for the tests' administration: their
+    principal, `User:ANONYMOUS`, is the one super user (Strimzi's internal replication listener plays
+    that part in a real cluster).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.sasl_port = free_port()
+        self.tls_port = free_port()
+        self.authority = CertificateAuthority(directory)
+        cert, key = self.authority.issue("broker", common_name="localhost", ip_addresses=("127.0.0.1",))
+        # Kafka's PEM key store is one file: the private key, then the certificate chain.
+        self.keystore = write_secret_file(directory / "broker.pem", key.read_bytes() + cert.read_bytes())
+
+    @property
+    def listeners(self) -> str:
+        return f",SASL_SSL://127.0.0.1:{self.sasl_port},SSL://127.0.0.1:{self.tls_port}"
+
+    def properties(self) -> dict[str, str]:
+        jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.authority.path),
+            "listener.name.ssl.ssl.client.auth": "required",
+            "sasl.enabled.mechanisms": ",".join(_SCRAM_MECHANISMS),
+            **{f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config": jaas for m in _SCRAM_MECHANISMS},
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": "User:ANONYMOUS",
+        }
 
 
 class LocalKafka(StartedInWith):
@@ -132,19 +183,21 @@ class LocalKafka(StartedInWith):
         heap: str = DEFAULT_HEAP,
         launcher: Launcher | None = None,
         pod_listener: str | None = None,
+        secured: bool = False,
     ):
+        """`secured` adds SASL_SSL and mutual-TLS listeners with ACLs enforced (`SecuredListeners`)."""
         if port is not None and not port_is_free(port):
             raise StartError(
                 f"port {port} is already in use; stop what listens there or choose another with --port"
             )
         self.port = port or free_port()
         self.controller_port = free_port()
-        self._owns_data_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-kafka-"))
+        self.data_dir, self._owned_dir = data_directory(data_dir, prefix="franz-kafka-")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = heap
         self.launcher = launcher
         self.pod_listener = pod_listener
+        self.secured = SecuredListeners(self.data_dir / "pki") if secured else None
         self._forwarded = False
         self._process: ManagedProcess | None = None
         self.start_seconds: float | None = None
@@ -169,6 +222,7 @@ class LocalKafka(StartedInWith):
                     controller_port=self.controller_port,
                     data_dir=self.data_dir,
                     pod_listener=self.pod_listener,
+                    secured=self.secured,
                 )
             )
             log4j = self.data_dir / "log4j2.properties"
@@ -249,8 +303,8 @@ class LocalKafka(StartedInWith):
 
     def close(self) -> None:
         self.stop()
-        if self._owns_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owned_dir is not None:
+            self._owned_dir.remove()
 
 
 def ensure_topics(

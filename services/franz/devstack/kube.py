@@ -16,7 +16,6 @@ import secrets
 import shutil
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Protocol
 from franz.devstack.cache import cache_dir, exclusive, progress, run_step
 from franz.devstack.exceptions import BuildError
 from franz.devstack.pki import CertificateAuthority, service_account_key, write_secret_file
-from franz.devstack.process import ManagedProcess, StartedInWith, free_port
+from franz.devstack.process import ManagedProcess, StartedInWith, data_directory, free_port
 
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
@@ -210,8 +209,7 @@ class LocalControlPlane(StartedInWith):
     """
 
     def __init__(self, *, data_dir: Path | None = None, launcher: Launcher | None = None) -> None:
-        self._owns_data_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-cluster-"))
+        self.data_dir, self._owned_dir = data_directory(data_dir, prefix="franz-cluster-")
         self.kubeconfig = self.data_dir / "kubeconfig"
         self.pki = self.data_dir / "pki"
         self.ca_path = self.pki / "ca.crt"
@@ -364,8 +362,8 @@ class LocalControlPlane(StartedInWith):
 
     def close(self) -> None:
         self.stop()
-        if self._owns_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owned_dir is not None:
+            self._owned_dir.remove()
 
 
 def _http_ok(url: str) -> bool:

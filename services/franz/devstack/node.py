@@ -105,7 +105,7 @@ class NodeNamespaces:
                 [
                     sys.executable,
                     "-m",
-                    "franz.devstack.node_janitor",
+                    "franz.devstack.janitor",
                     f"--parent={os.getpid()}",
                     f"--holder={self._holder.pid}",
                     f"--cgroup={self.cgroup_name}",
@@ -189,7 +189,6 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
             f"expose-{port}",
             ["socat", f"UNIX-LISTEN:{socket_path},fork,unlink-early", f"TCP:127.0.0.1:{port}"],
             log_path=self.state_dir / "logs" / f"expose-{port}.log",
-            die_with_parent=True,
         )
         outside.start()
         self._forwards.append(outside)
@@ -219,7 +218,6 @@ echo 1 > /proc/sys/net/ipv4/ip_forward
             name,
             ["socat", outside, f"UNIX-CONNECT:{socket_path}"],
             log_path=self.state_dir / "logs" / f"{name}.log",
-            die_with_parent=True,
         )
         host_side.start()
         self._forwards.append(host_side)

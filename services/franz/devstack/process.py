@@ -1,13 +1,22 @@
-"""Child processes with a log file, a readiness wait that fails with the log tail, and a clean stop."""
+"""Child processes with a log file, a readiness wait that fails with the log tail, and a clean stop; and
+temporary directories that do not outlive their owner.
+
+Nothing the dev stack starts survives the process that started it, however that process ends: every child
+gets SIGKILL from the kernel when its parent dies (`die_with_parent`), and every temporary directory has a
+detached janitor that removes it once its owner is gone (`OwnedDirectory`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +31,10 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """In a child between fork and exec: the kernel sends it SIGKILL when its parent dies, however the
-    parent dies, so nothing started for a test outlives a SIGKILLed test run."""
+    parent dies, so nothing started for a test or by `franz up` outlives a SIGKILLed parent.
+
+    The kernel watches the thread that forked, not the process: start children from a thread that lives
+    as long as they should (the main thread, in the dev stack)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
@@ -53,6 +65,41 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return f"(no log at {path})"
     tail = text.splitlines()[-lines:]
     return "\n".join(tail) if tail else f"(log {path} is empty)"
+
+
+class OwnedDirectory:
+    """A temporary directory that `remove()` deletes, or, when its owner dies first (even by SIGKILL), a
+    detached janitor does (`franz.devstack.janitor`), so killed runs leave no directories piling up."""
+
+    def __init__(self, prefix: str) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self._janitor = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "franz.devstack.janitor",
+                f"--parent={os.getpid()}",
+                f"--remove={self.path}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a signal to our process group must not end the cleanup
+        )
+
+    def remove(self) -> None:
+        """Delete it now; the janitor, asked to finish, exits. Safe to call twice."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._janitor.poll() is None:
+            self._janitor.terminate()
+            self._janitor.wait(30)
+
+
+def data_directory(given: Path | None, *, prefix: str) -> tuple[Path, OwnedDirectory | None]:
+    """The directory a component keeps its data in: `given`, or an owned temporary one to remove."""
+    if given is not None:
+        return given, None
+    owned = OwnedDirectory(prefix)
+    return owned.path, owned
 
 
 class StartedInWith:
@@ -90,10 +137,8 @@ class ManagedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
-        die_with_parent: bool = False,
     ) -> None:
         self.name = name
-        self.die_with_parent = die_with_parent
         self.argv = list(argv)
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
@@ -112,7 +157,7 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=die_with_parent if self.die_with_parent else None,
+                preexec_fn=die_with_parent,
             )
 
     def running(self) -> bool:

@@ -1,17 +1,17 @@
 """A real Prometheus (Debian's package) on loopback, scraping the local services with the chart's alerts.
 
 It scrapes and evaluates every second, so a test sees a counter move within a few seconds, and loads the
-rules the umbrella chart ships, rendered with their `for:` durations divided by `for_divisor` so that an
-alert meant to wait 10 minutes fires within seconds in a test (the rules file itself stays as shipped).
+rules the umbrella chart ships, rendered with their `for:` durations divided by `for_divisor` (and, for an
+alert whose expression itself spans minutes, its windows by `window_divisor`) so that an alert meant to
+wait 10 minutes fires within seconds in a test (the rules file itself stays as shipped).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -20,14 +20,16 @@ from typing import Any
 
 import yaml
 
-from franz.devstack.exceptions import StartError
+from franz.devstack.exceptions import InfrastructureError, StartError
 from franz.devstack.images import REPOSITORY_ROOT
-from franz.devstack.process import ManagedProcess, StartedInWith, free_port, port_is_free
+from franz.devstack.process import ManagedProcess, StartedInWith, data_directory, free_port, port_is_free
 from franz.devstack.tools import tool
 
 RULES_FILE = REPOSITORY_ROOT / "charts" / "franz" / "files" / "prometheus-rules.yaml"
 INTERVAL = "1s"
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+# A range selector's window or an offset: the time spans of an expression.
+_WINDOW = re.compile(r"(?P<before>\[|\boffset )(?P<duration>(\d+(ms|s|m|h|d))+)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -39,16 +41,26 @@ def duration_seconds(duration: str) -> float:
     return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
-def render_rules(*, for_divisor: float = 1.0, rules_file: Path = RULES_FILE) -> dict[str, Any]:
-    """The chart's rule groups with every `for:` divided by `for_divisor` (at least 1s, Prometheus's
-    smallest useful wait at our evaluation interval); expressions are left exactly as shipped."""
+def render_rules(
+    *, for_divisor: float = 1.0, window_divisor: float = 1.0, rules_file: Path = RULES_FILE
+) -> dict[str, Any]:
+    """The chart's rule groups with every `for:` divided by `for_divisor` and every time window of the
+    expressions (`[15m]` ranges, `offset 10m`) by `window_divisor`, each at least 1s, so an alert meant to
+    wait minutes fires within seconds in a test; everything else is left exactly as shipped."""
     rules: dict[str, Any] = yaml.safe_load(rules_file.read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "for" in rule:
-                seconds = max(1, round(duration_seconds(rule["for"]) / for_divisor))
-                rule["for"] = f"{seconds}s"
+                rule["for"] = _divided(rule["for"], for_divisor)
+            if window_divisor != 1:
+                rule["expr"] = _WINDOW.sub(
+                    lambda found: found["before"] + _divided(found["duration"], window_divisor), rule["expr"]
+                )
     return rules
+
+
+def _divided(duration: str, divisor: float) -> str:
+    return f"{max(1, round(duration_seconds(duration) / divisor))}s"
 
 
 def prometheus_config() -> dict[str, Any]:
@@ -69,72 +81,29 @@ def prometheus_config() -> dict[str, Any]:
     }
 
 
-class LocalPrometheus(StartedInWith):
-    """`with LocalPrometheus({"aufbereitung": ["127.0.0.1:9101"]}) as prometheus: prometheus.query(...)`."""
+class PrometheusApi:
+    """Prometheus's HTTP API at `url` (the local one or any other): queries, rules and alerts."""
 
-    def __init__(
-        self,
-        targets: Mapping[str, Iterable[str]] | None = None,
-        *,
-        port: int | None = None,
-        for_divisor: float = 1.0,
-        data_dir: Path | None = None,
-    ) -> None:
-        if port is not None and not port_is_free(port):
-            raise StartError(f"port {port} is already in use; choose another for Prometheus")
-        self.port = port or free_port()
-        self.targets = dict(targets or {})
-        self.for_divisor = for_divisor
-        self._owns_data_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="franz-prometheus-"))
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.data_dir / "prometheus.log"
-        self._process: ManagedProcess | None = None
-
-    def start(self, *, timeout: float = 60.0) -> float:
-        """Write the configuration and rules, start the server; returns the seconds until `/-/ready`."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "rules.yaml").write_text(yaml.safe_dump(render_rules(for_divisor=self.for_divisor)))
-        config = self.data_dir / "prometheus.yaml"
-        config.write_text(yaml.safe_dump(prometheus_config()))
-        (self.data_dir / "targets").mkdir(exist_ok=True)  # Prometheus watches it only if it exists at start
-        for service, addresses in self.targets.items():
-            self.scrape(service, addresses)
-        self._process = ManagedProcess(
-            "prometheus",
-            [
-                str(tool("prometheus")),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.data_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            log_path=self.log_path,
-            die_with_parent=True,
-        )
-        self._process.start()
-        return self._process.wait_ready(self._ready, timeout=timeout, interval=0.2)
-
-    def scrape(self, service: str, addresses: Iterable[str]) -> None:
-        """Scrape `/metrics` of `addresses` (host:port) as `service` from now on; an empty list stops it.
-        Written to a temporary name and renamed, so Prometheus never reads half a file."""
-        directory = self.data_dir / "targets"
-        directory.mkdir(parents=True, exist_ok=True)
-        groups = [{"targets": list(addresses), "labels": {"service": service, "namespace": "local"}}]
-        staging = directory / f".{service}.json.partial"
-        staging.write_text(json.dumps(groups))
-        staging.rename(directory / f"{service}.json")
-
-    def _ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:  # noqa: S310 - loopback
-            return bool(response.status == 200)
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
 
     def api(self, path: str, **params: str) -> Any:
         """The `data` of one HTTP API answer (e.g. `api("query", query="up")`); raises on an error status."""
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as response:  # noqa: S310
-            body = json.load(response)
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=30) as response:  # noqa: S310
+                body = json.load(response)
+        except urllib.error.HTTPError as error:  # Prometheus explains a bad query in a JSON body
+            try:
+                body = json.load(error)
+            except ValueError:
+                body = {"error": f"HTTP {error.code}"}
+        except OSError as error:
+            raise InfrastructureError(
+                f"cannot reach Prometheus at {self.url} ({error}); is it running? (franz up --prometheus)"
+            ) from None
         if body.get("status") != "success":
-            raise StartError(f"Prometheus answered {body} to {path}; log {self.log_path}")
+            raise InfrastructureError(f"Prometheus at {self.url} answered {body} to {path}")
         return body["data"]
 
     def query(self, expression: str) -> list[dict[str, Any]]:
@@ -144,6 +113,18 @@ class LocalPrometheus(StartedInWith):
             return [{"metric": {}, "value": data["result"]}]
         result: list[dict[str, Any]] = data["result"]
         return result
+
+    def query_range(self, expression: str, *, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query's series, as Grafana asks for a panel: `[{"metric": {...}, "values": [[t, v]]}]`."""
+        data = self.api("query_range", query=expression, start=str(start), end=str(end), step=str(step))
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def scrape_interval(self) -> float:
+        """The server's global scrape interval in seconds, from its configuration: Grafana's
+        `$__rate_interval` is built on it."""
+        config = yaml.safe_load(self.api("status/config")["yaml"])
+        return duration_seconds(config["global"].get("scrape_interval", "1m"))
 
     def alert_states(self) -> dict[str, str]:
         """Each loaded alert's state: `inactive`, `pending` or `firing`."""
@@ -162,8 +143,71 @@ class LocalPrometheus(StartedInWith):
             for active in self.api("alerts")["alerts"]
         )
 
+
+class LocalPrometheus(StartedInWith, PrometheusApi):
+    """`with LocalPrometheus({"aufbereitung": ["127.0.0.1:9101"]}) as prometheus: prometheus.query(...)`."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, Iterable[str]] | None = None,
+        *,
+        port: int | None = None,
+        for_divisor: float = 1.0,
+        window_divisor: float = 1.0,
+        data_dir: Path | None = None,
+    ) -> None:
+        if port is not None and not port_is_free(port):
+            raise StartError(f"port {port} is already in use; choose another for Prometheus")
+        self.port = port or free_port()
+        self.targets = dict(targets or {})
+        self.for_divisor = for_divisor
+        self.window_divisor = window_divisor
+        self.data_dir, self._owned_dir = data_directory(data_dir, prefix="franz-prometheus-")
+        PrometheusApi.__init__(self, f"http://127.0.0.1:{self.port}")
+        self.log_path = self.data_dir / "prometheus.log"
+        self._process: ManagedProcess | None = None
+
+    def start(self, *, timeout: float = 60.0) -> float:
+        """Write the configuration and rules, start the server; returns the seconds until `/-/ready`."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "rules.yaml").write_text(
+            yaml.safe_dump(render_rules(for_divisor=self.for_divisor, window_divisor=self.window_divisor))
+        )
+        config = self.data_dir / "prometheus.yaml"
+        config.write_text(yaml.safe_dump(prometheus_config()))
+        (self.data_dir / "targets").mkdir(exist_ok=True)  # Prometheus watches it only if it exists at start
+        for service, addresses in self.targets.items():
+            self.scrape(service, addresses)
+        self._process = ManagedProcess(
+            "prometheus",
+            [
+                str(tool("prometheus")),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            log_path=self.log_path,
+        )
+        self._process.start()
+        return self._process.wait_ready(self._ready, timeout=timeout, interval=0.2)
+
+    def scrape(self, service: str, addresses: Iterable[str], *, namespace: str = "local") -> None:
+        """Scrape `/metrics` of `addresses` (host:port) as `service` in `namespace` from now on (tests give
+        each workload a namespace of its own, as pipelines are apart in a cluster); an empty list stops it.
+        Written to a temporary name and renamed, so Prometheus never reads half a file."""
+        directory = self.data_dir / "targets"
+        directory.mkdir(parents=True, exist_ok=True)
+        groups = [{"targets": list(addresses), "labels": {"service": service, "namespace": namespace}}]
+        staging = directory / f".{service}.json.partial"
+        staging.write_text(json.dumps(groups))
+        staging.rename(directory / f"{service}.json")
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+
     def close(self) -> None:
         if self._process is not None:
             self._process.stop()
-        if self._owns_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._owned_dir is not None:
+            self._owned_dir.remove()

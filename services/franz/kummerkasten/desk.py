@@ -6,6 +6,9 @@ API, so its memory does not grow with the number of tickets.
 Offsets are committed after the desk acted (or Discord refused), so a restart does not skip an event; the
 events of the first poll after a start may have been acted on before, and are marked so; a bot without
 offsets starts at the end of the log, so the first start does not announce old tickets.
+
+A record that does not decode is skipped, counted and reported once to `errors`; an event from a newer
+version is skipped and counted. Neither is read again and again.
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
 
 from franz import contracts
-from franz.contracts import LifecycleTopics, TicketEvent
+from franz.contracts import LifecycleTopics, TicketEvent, UndecodableRecord, UnknownEvent
+from franz.runtime import metrics
 from franz.runtime.clients import new_consumer
+from franz.runtime.errors import ErrorReporter
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.runtime.wait import Backoff, wait_for_topics
 
 log = logging.getLogger(__name__)
 
 # Events already acted on; a duplicate event (after a crash upstream) must not act twice.
 ANNOUNCED_MEMORY = 10_000
-BODY_CHARS = 200
 DESK_BATCH = 50
 
 
@@ -40,8 +46,14 @@ class TicketDesk:
         topics: LifecycleTopics,
         group_id: str,
         on_event: Callable[[TicketEvent, bool], None],
+        reporter: ErrorReporter,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
+        self.reporter = reporter
+        for reason in metrics.SKIP_REASONS:  # at 0 before the first skip, as every series
+            metrics.RECORDS_SKIPPED.labels(reporter.service, topics.events, reason)
         self.topics = topics
         self.group_id = group_id
         self.on_event = on_event  # (event, maybe acted on before this start)
@@ -98,6 +110,7 @@ class TicketDesk:
         consumer = new_consumer(
             self.bootstrap,
             client_id="franz-kummerkasten-events",
+            security=self.security,
             group_id=self.group_id,
             auto_offset_reset="latest",
             isolation_level="read_committed",
@@ -123,9 +136,10 @@ class TicketDesk:
                 if consumer.assignment():
                     self._listening.set()
                 batch = [
-                    (contracts.decode_event(record.value), partition.partition not in committed_once)
+                    (event, partition.partition not in committed_once)
                     for partition, records in polled.items()
                     for record in records
+                    if (event := self._decoded(record)) is not None
                 ]
                 # Outcomes first: a staffer's answer never waits for Discord work on earlier events.
                 for event, _ in batch:
@@ -138,6 +152,18 @@ class TicketDesk:
         finally:
             self._listening.clear()
             consumer.close(autocommit=False)
+
+    def _decoded(self, record: ConsumerRecord) -> TicketEvent | None:
+        """The event, or None for one to pass over: committing past it is what keeps it from coming back."""
+        try:
+            event = contracts.read_event(record.value)
+        except UndecodableRecord as error:
+            self.reporter.report_undecodable(record, error, reader="the bot's event follower")
+            return None
+        if isinstance(event, UnknownEvent):
+            metrics.RECORDS_SKIPPED.labels(self.reporter.service, record.topic, "unknown_event").inc()
+            return None
+        return event
 
     def _tell_waiter(self, event: TicketEvent) -> None:
         command_id = event["command_id"]

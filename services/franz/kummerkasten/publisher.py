@@ -6,20 +6,33 @@ import asyncio
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 from kafka import KafkaProducer
 
 from franz.contracts import RawIntake, TicketCommand, encode
 from franz.runtime.clients import new_producer
+from franz.runtime.errors import ErrorReporter
 from franz.runtime.exceptions import PublishError
 from franz.runtime.intake import PublishedTicket, publish_intake
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 
 
 class IntakePublisher:
-    def __init__(self, bootstrap: str, topic: str, *, ack_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        security: KafkaSecurity = PLAINTEXT,
+        ack_timeout: float = 10.0,
+        reporter: ErrorReporter | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topic = topic
         self.ack_timeout = ack_timeout
+        self.reporter = reporter
         self._producer: KafkaProducer | None = None
         # Whether the broker took the last thing we sent (or, before the first, answered at connect).
         self._broker_answers = False
@@ -34,6 +47,7 @@ class IntakePublisher:
                     self._producer = new_producer(
                         self.bootstrap,
                         client_id="franz-kummerkasten",
+                        security=self.security,
                         max_block_ms=5000,
                         bootstrap_timeout_ms=5000,
                         delivery_timeout_ms=int(self.ack_timeout * 1000),
@@ -45,27 +59,42 @@ class IntakePublisher:
             return self._producer
 
     def _publish(self, intake: RawIntake) -> PublishedTicket:
-        producer = self._connected_producer()
         try:
+            producer = self._connected_producer()
             published = publish_intake(producer, topic=self.topic, intake=intake, timeout=self.ack_timeout)
-        except PublishError:
-            self._broker_answers = False
-            raise
         except Exception as error:
-            self._broker_answers = False
-            raise PublishError(f"Kafka did not take the ticket: {error}") from error
+            self._fail("ticket", self.topic, error)
         self._broker_answers = True
         return published
 
     def _send_command(self, command: TicketCommand, topic: str) -> None:
-        producer = self._connected_producer()
         try:
+            producer = self._connected_producer()
             key = command["ticket_id"].encode()
             producer.send(topic, key=key, value=encode(command)).get(timeout=self.ack_timeout)
         except Exception as error:
-            self._broker_answers = False
-            raise PublishError(f"Kafka did not take the command: {error}") from error
+            self._fail("command", topic, error)
         self._broker_answers = True
+
+    def _fail(self, what: str, topic: str, error: Exception) -> NoReturn:
+        """Readiness drops and `errors` hears of it (a storm of failed tickets is one alert with a count);
+        the PublishError raised tells the person who sent it."""
+        self._broker_answers = False
+        failure = (
+            error
+            if isinstance(error, PublishError)
+            else PublishError(f"Kafka did not take the {what}: {describe_failure(error)}")
+        )
+        if self.reporter is not None:
+            self.reporter.report(
+                "publish_failed",
+                f"the bot could not publish a {what}: {failure}",
+                incident=f"{what}:{topic}",
+                context={"topic": topic, "what": what, "error_class": type(error).__name__},
+            )
+        if failure is error:
+            raise failure
+        raise failure from error
 
     async def publish_command(self, command: TicketCommand, *, topic: str) -> None:
         """Publish a lifecycle command keyed by its ticket id and wait for the broker's acknowledgement."""

@@ -19,9 +19,12 @@ from franz.kummerkasten.bot import TicketBot, command_payloads
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.settings import Settings
+from franz.runtime.errors import error_reporter
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
+from franz.runtime.service import wait_for_kafka
 from franz.runtime.ticketsapi import TicketsApi
+from franz.runtime.wait import stop_event
 
 log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
@@ -46,12 +49,23 @@ def main(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     metrics.initialise()
     discord.http.Route.BASE = settings.api_base
-    publisher = IntakePublisher(settings.bootstrap, settings.topic)
+    if wait_for_kafka(
+        settings.bootstrap, settings.security, metrics_port=settings.metrics_port, stop=stop_event()
+    ):
+        return 0
+    reporter = error_reporter(
+        "kummerkasten", bootstrap=settings.bootstrap, topic=settings.errors_topic, security=settings.security
+    )
+    publisher = IntakePublisher(
+        settings.bootstrap, settings.topic, security=settings.security, reporter=reporter
+    )
     desk = TicketDesk(
         bootstrap=settings.bootstrap,
+        security=settings.security,
         topics=settings.lifecycle_topics,
         group_id=settings.notify_group,
         on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
+        reporter=reporter,
     )
     tickets = TicketsApi(settings.tickets_api)
     bot = TicketBot(
@@ -75,6 +89,7 @@ def main(args: argparse.Namespace) -> int:
         desk.stop()
         tickets.close()
         publisher.close()  # flushes: nothing acknowledged to a submitter is left in a buffer
+        reporter.close()
         health.stop()
     return 0
 

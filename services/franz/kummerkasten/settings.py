@@ -13,6 +13,7 @@ from franz.exceptions import ConfigError
 from franz.kummerkasten.teams import Routing, parse_teams, single_team
 from franz.runtime import ticketsapi
 from franz.runtime.secrets import Secret
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 DISCORD_API_BASE = "https://discord.com/api/v10"  # discord.py's own `discord.http.Route.BASE`
@@ -24,6 +25,8 @@ class Settings:
     client_id: int | None
     guild_id: int | None
     bootstrap: str
+    errors_topic: str
+    security: KafkaSecurity
     topic: str
     metrics_port: int
     log_level: str
@@ -48,6 +51,8 @@ class Settings:
             client_id=_snowflake(env, "DISCORD_CLIENT_ID"),
             guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topic=env.topic("KAFKA_TOPIC", contracts.TOPIC_INTAKE),
             metrics_port=env.metrics_port(),
             log_level=env.log_level(),

@@ -13,3 +13,11 @@ class PublishError(FranzError):
 
 class BrokerUnreachable(FranzError):
     """A Kafka client could not reach any bootstrap server; the message names the servers tried."""
+
+
+class KafkaClientIncompatible(FranzError):
+    """The installed kafka-python lacks what Franz's fixes to it rely on; the pinned version has it."""
+
+
+class TopicMissing(FranzError):
+    """A topic a command or service needs does not exist; the message says how to create it."""

@@ -9,6 +9,7 @@ from kafka.errors import KafkaError
 
 from franz.contracts import RawIntake, encode, ticket_id_for
 from franz.runtime.exceptions import PublishError
+from franz.runtime.security import describe_failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,9 @@ def publish_intake(
     try:
         metadata = producer.send(topic, key=source_id.encode(), value=encode(intake)).get(timeout=timeout)
     except KafkaError as error:
-        raise PublishError(f"Kafka did not acknowledge the ticket on {topic}: {error}") from error
+        raise PublishError(
+            f"Kafka did not acknowledge the ticket on {topic}: {describe_failure(error)}"
+        ) from error
     return PublishedTicket(
         ticket_id=ticket_id_for(source_id), topic=topic, partition=metadata.partition, offset=metadata.offset
     )

@@ -19,7 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -29,7 +29,11 @@ from franz.runtime import metrics
 from franz.runtime.checkpoint import REBALANCE_ERRORS, Checkpoint, Offsets
 from franz.runtime.clients import new_consumer
 from franz.runtime.exceptions import DeliveryError
+from franz.runtime.security import PLAINTEXT, KafkaSecurity, describe_failure
 from franz.runtime.wait import Backoff, wait_for_topics
+
+if TYPE_CHECKING:  # errors → dlq → produce → loop: the loop only holds a reporter it is given
+    from franz.runtime.errors import ErrorReporter
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,11 @@ class Stage(ABC):
     def is_ready(self) -> bool:
         return True
 
+    def reportable(self, error: Exception) -> bool:
+        """Whether a batch failing again and again with `error` goes to `errors`; False where the stage
+        reported the cause itself already."""
+        return True
+
     def assigned(self, partitions: Sequence[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Called inside `poll` when the group gives this member partitions; stateful stages load here."""
 
@@ -89,6 +98,9 @@ class LoopConfig:
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     isolation_level: str = "read_committed"
+    # A batch that failed this many times in a row is reported to `errors` (repeats collapse there).
+    report_after_failures: int = 3
+    security: KafkaSecurity = PLAINTEXT
 
 
 class KafkaLoop:
@@ -99,12 +111,16 @@ class KafkaLoop:
         config: LoopConfig,
         stage: Stage,
         consumer: KafkaConsumer | None = None,
+        *,
+        reporter: ErrorReporter | None = None,
         **consumer_overrides: Any,
     ) -> None:
         """`consumer` replaces the one built from `config` (unit tests hand in a fake); `consumer_overrides`
-        adjust the one built."""
+        adjust the one built. Without a `reporter`, failing batches are only logged and counted."""
         self.config = config
         self.stage = stage
+        self.reporter = reporter
+        self._failures = 0  # consecutive failed attempts at the batch in hand
         self._stop = threading.Event()
         self._assigned = False
         self._healthy_poll = False
@@ -112,6 +128,7 @@ class KafkaLoop:
             consumer = new_consumer(
                 config.bootstrap,
                 client_id=f"franz-{config.service}",
+                security=config.security,
                 group_id=config.group_id,
                 max_poll_records=config.max_batch,
                 isolation_level=config.isolation_level,
@@ -142,7 +159,7 @@ class KafkaLoop:
                     self._healthy_poll = False
                     log.warning(
                         "poll failed; retrying",
-                        extra={"error": str(error), "error_class": type(error).__name__},
+                        extra={"error": describe_failure(error), "error_class": type(error).__name__},
                     )
                     backoff.wait(self._stop)
                     continue
@@ -219,6 +236,7 @@ class KafkaLoop:
             metrics.LAST_SUCCESS.labels(service).set_to_current_time()
         else:
             self.checkpoint.delivered(offsets)
+        self._failures = 0
         self.stage.completed()
         metrics.BATCH_SECONDS.labels(service).observe(time.perf_counter() - started)
         return True
@@ -233,7 +251,7 @@ class KafkaLoop:
         log.warning(
             "batch failed; it will be retried from its first offsets",
             extra={
-                "error": str(error),
+                "error": describe_failure(error),
                 "error_class": type(error).__name__,
                 "records": len(records),
                 "partitions": {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()},
@@ -241,6 +259,38 @@ class KafkaLoop:
         )
         self._abort_quietly()
         self._seek_back(polled)
+        if not isinstance(error, REBALANCE_ERRORS):  # routine, and over with the next poll
+            self._failures += 1
+            self._report_if_stuck(polled, error, records)
+
+    def _report_if_stuck(
+        self,
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+        error: Exception,
+        records: list[ConsumerRecord],
+    ) -> None:
+        """Past `report_after_failures` attempts the batch is stuck, not unlucky: tell `errors`, with the
+        coordinates to look at. Every further attempt is a repeat of the same incident."""
+        if (
+            self.reporter is None
+            or self._failures < self.config.report_after_failures
+            or not self.stage.reportable(error)
+        ):
+            return
+        first_offsets = {f"{tp.topic}/{tp.partition}": batch[0].offset for tp, batch in polled.items()}
+        self.reporter.report(
+            "batch_failing",
+            f"{self.config.service} keeps failing a batch of {len(records)} records "
+            f"({type(error).__name__}: {error}); its offsets stay uncommitted and it is retried",
+            incident=",".join(sorted(first_offsets)),
+            context={
+                "group": self.config.group_id,
+                "first_offsets": first_offsets,
+                "records": len(records),
+                "attempts": self._failures,
+                "error_class": type(error).__name__,
+            },
+        )
 
     def _abort_quietly(self) -> None:
         try:
@@ -276,6 +326,8 @@ class KafkaLoop:
             self.stage.close()
         finally:
             self.consumer.close(autocommit=False)
+            if self.reporter is not None:
+                self.reporter.close()  # the repeats it still holds go out with their count
         log.info("stopped", extra={"group": self.config.group_id})
 
 
@@ -305,5 +357,6 @@ def require_acknowledged(futures: Sequence[Any], *, timeout: float) -> None:
             failures.append(error)
     if failures:
         raise DeliveryError(
-            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: {failures[0]!r}"
+            f"{len(failures)} of {len(futures)} records were not acknowledged by the broker: "
+            f"{describe_failure(failures[0])}"
         )

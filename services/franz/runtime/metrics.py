@@ -37,8 +37,26 @@ CONSUMER_LAG = Gauge(
     ["service", "topic", "partition"],
 )
 LAST_SUCCESS = Gauge(
-    "franz_last_success_timestamp_seconds", "Unix time of the last batch committed.", ["service"]
+    "franz_last_success_timestamp_seconds",
+    "Unix time of the last batch committed (of the start, before the first).",
+    ["service"],
 )
+ERROR_OCCURRENCES = Counter(
+    "franz_error_occurrences_total",
+    "Operational errors this service reported, before repeats were collapsed.",
+    ["service", "error_type"],
+)
+ERROR_EVENTS = Counter(
+    "franz_error_events_total",
+    "Events sent to the errors topic (sent: the broker took it; failed: it was lost, and only logged).",
+    ["service", "error_type", "outcome"],
+)
+RECORDS_SKIPPED = Counter(
+    "franz_records_skipped_total",
+    "Records a reader passed over: undecodable (reported to errors) or unknown_event (from a newer version).",
+    ["service", "topic", "reason"],
+)
+SKIP_REASONS = ("undecodable", "unknown_event")
 
 # How dead_letter labels its outputs: one outcome per DLQ error type.
 DLQ_OUTCOMES = tuple(f"dlq_{error_type}" for error_type in get_args(ErrorType))
@@ -51,7 +69,9 @@ def initialise(
 ) -> None:
     """Create the loop's known series at 0 before any traffic: a labelled series otherwise appears with its
     first observation, so `rate()` never sees that first increase and panels stay empty after a start.
-    `outputs` maps each topic the service writes to the outcomes it counts there."""
+    `outputs` maps each topic the service writes to the outcomes it counts there. The last commit starts
+    at the start, so a service that never commits while records wait is seen as stalled too."""
+    LAST_SUCCESS.labels(service).set_to_current_time()
     BATCH_SIZE.labels(service)
     BATCH_SECONDS.labels(service)
     for topic, outcomes in outputs.items():

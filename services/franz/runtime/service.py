@@ -4,13 +4,47 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from types import FrameType
 
+from franz.runtime.clients import check_access
 from franz.runtime.health import Api, HealthServer
 from franz.runtime.loop import KafkaLoop
+from franz.runtime.security import KafkaSecurity
+from franz.runtime.wait import Backoff
 
 log = logging.getLogger(__name__)
+
+# Refused credentials are retried from 1 s up to a minute apart: a rotated Secret is picked up soon, and a
+# wrong one costs the brokers a login a minute (Kafka delays every failed login).
+ACCESS_RETRY_SECONDS = (1.0, 60.0)
+
+
+def wait_for_kafka(
+    bootstrap: str, security: KafkaSecurity, *, metrics_port: int, stop: threading.Event
+) -> bool:
+    """Block until the brokers accept this service's address, certificates and credentials; True when
+    `stop` was set first.
+
+    Meanwhile the service answers `/healthz` and reports not ready, and says what is wrong in one line
+    per attempt: credentials that are refused now may be rotated into place under a running pod.
+    """
+    problem = check_access(bootstrap, security)
+    if problem is None:
+        return False
+    health = HealthServer(port=metrics_port, ready=lambda: False).start()
+    backoff = Backoff(*ACCESS_RETRY_SECONDS)
+    try:
+        while problem is not None:
+            log.error("cannot use Kafka: %s; retrying", problem)
+            if backoff.wait(stop):
+                return True
+            problem = check_access(bootstrap, security)
+    finally:
+        health.stop()
+    log.info("Kafka accepts this service's connection")
+    return False
 
 
 def run_loop(

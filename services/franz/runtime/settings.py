@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from franz import contracts
 from franz.exceptions import ConfigError
+from franz.runtime.secrets import Secret
+from franz.runtime.security import PROTOCOLS, SASL_MECHANISMS, KafkaSecurity
 
 BOOTSTRAP_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BROKERS", "KAFKA_BROKER")
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -98,9 +101,67 @@ class Environment:
                 return value
         return DEFAULT_BOOTSTRAP
 
+    def kafka_security(self) -> KafkaSecurity:
+        """`KAFKA_SECURITY_PROTOCOL` and what it needs: the CA, a client certificate, SASL credentials.
+
+        Settings the protocol would ignore are refused, so a half-configured client never connects
+        with less security than its operator meant.
+        """
+        chosen = self.choice("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", PROTOCOLS, upper=True)
+        protocol = next(known for known in PROTOCOLS if known == chosen)
+        tls = protocol in ("SSL", "SASL_SSL")
+        sasl = protocol in ("SASL_SSL", "SASL_PLAINTEXT")
+        files = {name: self.readable_file(name) for name in _TLS_FILES}
+        sasl_values = {name: self.optional(name) for name in _SASL_VARIABLES}
+        for name, value in (*files.items(), *sasl_values.items()):
+            if value is not None and not (tls if name in _TLS_FILES else sasl):
+                raise ConfigError(f"{name} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use it")
+        cert, key = files["KAFKA_SSL_CERT_FILE"], files["KAFKA_SSL_KEY_FILE"]
+        if (cert is None) != (key is None):
+            raise ConfigError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE must be set together (mutual TLS)")
+        if not sasl:
+            return KafkaSecurity(
+                protocol=protocol,
+                ca_file=files["KAFKA_SSL_CA_FILE"],
+                cert_file=cert,
+                key_file=key,
+            )
+        username = self.text("KAFKA_SASL_USERNAME")
+        password = self.optional("KAFKA_SASL_PASSWORD")
+        password_file = self.readable_file("KAFKA_SASL_PASSWORD_FILE")
+        if (password is None) == (password_file is None):
+            raise ConfigError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs exactly one of KAFKA_SASL_PASSWORD and "
+                "KAFKA_SASL_PASSWORD_FILE"
+            )
+        return KafkaSecurity(
+            protocol=protocol,
+            ca_file=files["KAFKA_SSL_CA_FILE"],
+            cert_file=cert,
+            key_file=key,
+            sasl_mechanism=self.choice("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", SASL_MECHANISMS, upper=True),
+            username=username,
+            password=Secret(password) if password is not None else None,
+            password_file=password_file,
+        )
+
+    def readable_file(self, name: str) -> Path | None:
+        """A path that must name a readable file when set (a mounted Secret's key, a CA)."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ConfigError(f"{name} names {raw}, which is not a readable file")
+        return path
+
     def metrics_port(self) -> int:
         """`METRICS_PORT`: where `/healthz`, `/readyz` and `/metrics` are served (default 8080)."""
         return self.integer("METRICS_PORT", 8080, minimum=1, maximum=65535)
+
+    def errors_topic(self) -> str:
+        """`ERRORS_TOPIC`: where every service reports its operational failures (absturz reads it)."""
+        return self.topic("ERRORS_TOPIC", contracts.TOPIC_ERRORS)
 
     def lifecycle_topics(self) -> contracts.LifecycleTopics:
         """The lifecycle topics: sachbearbeiter, the bot and the CLI read the same variables."""
@@ -117,6 +178,15 @@ class Environment:
 
     def log_format(self) -> Literal["json", "text"]:
         return "text" if self.choice("LOG_FORMAT", "json", ("json", "text")) == "text" else "json"
+
+
+_TLS_FILES = ("KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE")
+_SASL_VARIABLES = (
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SASL_PASSWORD_FILE",
+)
 
 
 def _check_topic_name(variable: str, topic: str) -> None:

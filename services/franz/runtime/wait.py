@@ -85,6 +85,9 @@ def wait_for_topics(
         if not missing or stop.is_set():
             return counts
         if waited % _TOPIC_LOG_SECONDS == 0:
-            log.warning("waiting for topics to exist", extra={"missing": missing, "waited_seconds": waited})
+            log.warning(
+                "waiting for topics to exist (on a secured cluster, also for this user's ACLs on them)",
+                extra={"missing": missing, "waited_seconds": waited},
+            )
         stop.wait(_TOPIC_POLL_SECONDS)
         waited += _TOPIC_POLL_SECONDS

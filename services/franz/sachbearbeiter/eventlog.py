@@ -20,6 +20,7 @@ from kafka.partitioner.default import murmur2
 from franz import contracts
 from franz.exceptions import FranzError
 from franz.runtime.clients import new_reader
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.sachbearbeiter import metrics
 from franz.sachbearbeiter.core import Ledger
 
@@ -104,8 +105,11 @@ def read_range(
                 remaining.discard(tp)
 
 
-def read_to_end(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> Iterator[ConsumerRecord]:
-    return read_range(consumer, dict.fromkeys(partitions))
+def read_to_end(
+    consumer: KafkaConsumer, partitions: Sequence[TopicPartition], *, start: int | None = None
+) -> Iterator[ConsumerRecord]:
+    """Every record from the beginning (or offset `start`) to the end offsets as they were."""
+    return read_range(consumer, dict.fromkeys(partitions, start))
 
 
 def read_offsets(
@@ -136,11 +140,13 @@ def read_offsets(
                 index += 1
 
 
-def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
+def restore(
+    bootstrap: str, topic: str, partition: int, *, security: KafkaSecurity = PLAINTEXT
+) -> tuple[Ledger, int]:
     """The ledger of one partition, folded from its events alone, in memory (for `--rebuild-state`);
     and how many events were read."""
     ledger, count = Ledger(), 0
-    consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore")
+    consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore", security=security)
     try:
         for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
             try:
@@ -155,10 +161,12 @@ def restore(bootstrap: str, topic: str, partition: int) -> tuple[Ledger, int]:
     return ledger, count
 
 
-def history(bootstrap: str, topic: str, ticket_id: str) -> list[contracts.TicketEvent]:
+def history(
+    bootstrap: str, topic: str, ticket_id: str, *, security: KafkaSecurity = PLAINTEXT
+) -> list[contracts.TicketEvent]:
     """A ticket's events in order, by scanning its partition (`franz history --from-log`); a duplicate
     left by a crash (same event id) is shown once."""
-    consumer = new_reader(bootstrap, client_id="franz-history")
+    consumer = new_reader(bootstrap, client_id="franz-history", security=security)
     try:
         partition = partition_for(ticket_id, partition_count(consumer, topic))
         key = ticket_id.encode()
@@ -184,9 +192,11 @@ def decode_history(reader: str, records: Iterable[ConsumerRecord]) -> list[contr
     return list(events.values())
 
 
-def current_states(bootstrap: str, topic: str) -> dict[str, contracts.TicketState]:
+def current_states(
+    bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT
+) -> dict[str, contracts.TicketState]:
     """The compacted state topic read to its end: the latest state of every ticket (`--from-log`)."""
-    consumer = new_reader(bootstrap, client_id="franz-tickets")
+    consumer = new_reader(bootstrap, client_id="franz-tickets", security=security)
     try:
         partitions = [TopicPartition(topic, p) for p in range(partition_count(consumer, topic))]
         states: dict[str, contracts.TicketState] = {}

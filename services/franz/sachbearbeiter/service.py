@@ -15,9 +15,11 @@ from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
 from franz.runtime.clients import new_producer, new_reader
+from franz.runtime.errors import error_reporter, refusal_reported
 from franz.runtime.logs import configure_logging
 from franz.runtime.loop import KafkaLoop, LoopConfig, require_acknowledged
-from franz.runtime.service import run_loop
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
+from franz.runtime.service import run_loop, wait_for_kafka
 from franz.runtime.wait import stop_event, wait_for_topics
 from franz.sachbearbeiter import eventlog, metrics
 from franz.sachbearbeiter.api import EventReader, TicketsApi
@@ -39,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event) -> int | None:
+def co_partitioned(
+    bootstrap: str, topics: LifecycleTopics, *, security: KafkaSecurity, stop: threading.Event
+) -> int | None:
     """The partition count shared by the keyed lifecycle topics, waiting until they exist; None when
     `stop` is set first.
 
@@ -47,7 +51,7 @@ def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.E
     every topic, which Kafka's partitioner guarantees only for equal partition counts.
     """
     names = (topics.formatted, topics.commands, topics.events, topics.state)
-    consumer = new_reader(bootstrap, client_id=f"franz-{SERVICE}-metadata")
+    consumer = new_reader(bootstrap, client_id=f"franz-{SERVICE}-metadata", security=security)
     try:
         counts = wait_for_topics(consumer, names, stop=stop)
     finally:
@@ -70,17 +74,27 @@ def main(args: argparse.Namespace) -> int:
     # The service: SIGTERM while the topics are awaited ends the wait, and run_loop takes the signals over
     # after it. The one-shot rebuild keeps the default handlers, so Ctrl-C interrupts it wherever it is.
     stop = threading.Event() if args.rebuild_state else stop_event()
-    partitions = co_partitioned(settings.bootstrap, settings.topics, stop=stop)
+    if wait_for_kafka(settings.bootstrap, settings.security, metrics_port=settings.metrics_port, stop=stop):
+        return 0
+    reporter = error_reporter(
+        SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic, security=settings.security
+    )
+    with refusal_reported(reporter):
+        partitions = co_partitioned(
+            settings.bootstrap, settings.topics, security=settings.security, stop=stop
+        )
+        if partitions is not None and args.rebuild_state:
+            return rebuild_state(settings.bootstrap, settings.topics, partitions, security=settings.security)
     if partitions is None:
         return 0
-    if args.rebuild_state:
-        return rebuild_state(settings.bootstrap, settings.topics, partitions)
     refuse_grown_partitions(settings, partitions)
     store = TicketStore(settings.store_dir, events_topic=settings.topics.events, partitions=partitions)
     stage = LifecycleStage(
         topics=settings.topics,
         partitions=partitions,
-        producer_factory=lambda: new_producer(settings.bootstrap, client_id=f"franz-{SERVICE}"),
+        producer_factory=lambda: new_producer(
+            settings.bootstrap, client_id=f"franz-{SERVICE}", security=settings.security
+        ),
         restorer=Restorer(
             bootstrap=settings.bootstrap, topics=settings.topics, group_id=settings.group_id, store=store
         ),
@@ -94,8 +108,10 @@ def main(args: argparse.Namespace) -> int:
             bootstrap=settings.bootstrap,
             group_id=settings.group_id,
             topics=(settings.topics.formatted, settings.topics.commands),
+            security=settings.security,
         ),
         stage,
+        reporter=reporter,
     )
     log.info(
         "sachbearbeiter starting",
@@ -128,13 +144,15 @@ def refuse_grown_partitions(settings: Settings, partitions: int) -> None:
             )
 
 
-def rebuild_state(bootstrap: str, topics: LifecycleTopics, partitions: int) -> int:
+def rebuild_state(
+    bootstrap: str, topics: LifecycleTopics, partitions: int, *, security: KafkaSecurity = PLAINTEXT
+) -> int:
     """Fold every partition's events and write each ticket's state; the last write per key wins."""
-    producer = new_producer(bootstrap, client_id=f"franz-{SERVICE}-rebuild")
+    producer = new_producer(bootstrap, client_id=f"franz-{SERVICE}-rebuild", security=security)
     started, tickets, events = time.perf_counter(), 0, 0
     try:
         for partition in range(partitions):
-            ledger, read = eventlog.restore(bootstrap, topics.events, partition)
+            ledger, read = eventlog.restore(bootstrap, topics.events, partition, security=security)
             events += read
             futures = [
                 producer.send(

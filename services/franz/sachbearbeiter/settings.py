@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Literal
 
 from franz.contracts import LifecycleTopics
+from franz.runtime.security import KafkaSecurity
 from franz.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     bootstrap: str
+    errors_topic: str
+    security: KafkaSecurity
     topics: LifecycleTopics
     group_id: str
     store_dir: Path  # the local ticket store; on Kubernetes a PersistentVolume, so a restart keeps it
@@ -29,6 +32,8 @@ class Settings:
         group_id = env.text("SACHBEARBEITER_GROUP_ID", "sachbearbeiter")
         return cls(
             bootstrap=env.bootstrap(),
+            errors_topic=env.errors_topic(),
+            security=env.kafka_security(),
             topics=env.lifecycle_topics(),
             group_id=group_id,
             store_dir=Path(

@@ -1,9 +1,9 @@
-"""The node's janitor: a detached process that outlives whoever started the node, even a SIGKILLed one.
+"""The dev stack's janitor: a detached process that outlives whoever started it, even a SIGKILLed one.
 
-When the node's parent dies (or tells it to, with SIGTERM) it kills the namespace holder, whose init's
-death ends every process of the node, then removes the node's cgroups (the kernel never removes a
-cgroup directory itself) and its state directory. Run as
-`python -m franz.devstack.node_janitor --parent PID --holder PID --cgroup NAME --remove DIR`.
+When its parent dies (or tells it to, with SIGTERM) it removes what the parent leaves behind: for a node,
+it kills the namespace holder, whose init's death ends every process of the node, and removes the node's
+cgroups (the kernel never removes a cgroup directory itself); for everything, the directory `--remove`.
+Run as `python -m franz.devstack.janitor --parent PID --remove DIR [--holder PID --cgroup NAME]`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from types import FrameType
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 REMOVE_CGROUPS_SECONDS = 30.0
+# Children that die with the parent may still be writing into the directory for a moment.
+REMOVE_DIRECTORY_SECONDS = 10.0
 
 
 def _wait_for_exit(pid: int, *, until: float | None) -> bool:
@@ -64,11 +66,19 @@ def remove_cgroups(name: str, *, deadline: float) -> list[Path]:
     return left
 
 
+def remove_directory(path: Path, *, deadline: float) -> None:
+    """Remove `path`, again while files still appear in it (a dying child's last writes), until `deadline`."""
+    while path.exists() and time.monotonic() < deadline:
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            time.sleep(0.1)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="franz-node-janitor")
+    parser = argparse.ArgumentParser(prog="franz-janitor")
     parser.add_argument("--parent", type=int, required=True)
-    parser.add_argument("--holder", type=int, required=True)
-    parser.add_argument("--cgroup", required=True)
+    parser.add_argument("--holder", type=int, default=None)
+    parser.add_argument("--cgroup", default=None)
     parser.add_argument("--remove", type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -82,12 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is the parent's to handle
     while not asked and not _wait_for_exit(args.parent, until=time.monotonic() + 0.5):
         pass
-    holder_gone_by = time.monotonic() + 15
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(args.holder, signal.SIGKILL)  # unshare --kill-child: its init, and so the node, follow
-    _wait_for_exit(args.holder, until=holder_gone_by)
-    left = remove_cgroups(args.cgroup, deadline=time.monotonic() + REMOVE_CGROUPS_SECONDS)
-    shutil.rmtree(args.remove, ignore_errors=True)
+    if args.holder is not None:
+        holder_gone_by = time.monotonic() + 15
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(args.holder, signal.SIGKILL)  # unshare --kill-child: its init, and so the node, follow
+        _wait_for_exit(args.holder, until=holder_gone_by)
+    left = (
+        []
+        if args.cgroup is None
+        else remove_cgroups(args.cgroup, deadline=time.monotonic() + REMOVE_CGROUPS_SECONDS)
+    )
+    remove_directory(args.remove, deadline=time.monotonic() + REMOVE_DIRECTORY_SECONDS)
     if left:
         print(f"cgroups still busy after {REMOVE_CGROUPS_SECONDS:.0f}s: {left}", file=sys.stderr)
         return 1
