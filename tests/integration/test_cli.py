@@ -108,8 +108,8 @@ def test_an_unreachable_broker_is_one_clear_line_naming_the_variable() -> None:
     [
         "ticket help --user alice --topic TOPIC",
         "tail TOPIC --max 1",
-        "history T-AAAAA-BBBBB --topic TOPIC",
-        "tickets --topic TOPIC",
+        "history T-AAAAA-BBBBB --from-log --topic TOPIC",
+        "tickets --from-log --topic TOPIC",
         "dlq list TOPIC",
         "dlq replay TOPIC",
     ],
