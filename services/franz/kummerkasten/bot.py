@@ -28,7 +28,7 @@ from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.staffdesk import StaffDesk
 from franz.kummerkasten.teams import Routing, Team, single_team
 from franz.runtime.exceptions import PublishError
-from franz.runtime.ticketsapi import TicketsApi
+from franz.runtime.ticketsapi import TicketsApi, TicketsApiError
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +363,12 @@ class TicketBot(discord.Client):
             )
             return
         if command == "status":
-            state = await self._ticket(ticket_id)
+            try:
+                state = await self._ticket(ticket_id)
+            except TicketsApiError as error:
+                log.warning("looking up a ticket failed", extra={"error": str(error)})
+                await interaction.response.send_message(core.status_unavailable(), ephemeral=True)
+                return
             visible = state is not None and (staff or state["submitter_id"] == str(interaction.user.id))
             reply = (
                 core.ticket_status(state)
