@@ -9,6 +9,7 @@ from franz.contracts import RawIntake, TicketEvent, TicketState
 from franz.runtime.text import summary
 
 SUMMARY_CHARS = 120
+BODY_CHARS = 200  # a status shows a summary of the body: a whole one could pass Discord's 2000 characters
 # Bounded memory: users past their cooldown are forgotten, and at most this many are remembered at once.
 COOLDOWN_MEMORY = 100_000
 
@@ -89,12 +90,16 @@ def ticket_status(state: TicketState) -> str:
         f"🎫 **{state['ticket_id']}** is **{state['status']}**\n"
         f"priority {state['priority']}, category {state['category']}, assigned to {assignee}, "
         f"{state['comments']} comment(s)\nopened {state['created_at']}, last change {state['updated_at']}\n"
-        f"> {state['body']}"
+        f"> {summary(state['body'], BODY_CHARS)}"
     )
 
 
 def ticket_not_visible(ticket_id: str) -> str:
     return f"🔍 There is no ticket {ticket_id} that you can see. Ticket ids look like T-ABCDE-12345."
+
+
+def status_unavailable() -> str:
+    return "⏳ The ticket service cannot be reached right now; try /ticket-status again in a minute."
 
 
 def staff_only(command: str) -> str:
