@@ -53,6 +53,7 @@ bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
 	$(PY) benchmarks/sachbearbeiter.py
+	$(PY) benchmarks/sachbearbeiter_scale.py
 	$(PY) benchmarks/operator.py
 	$(PY) benchmarks/node.py
 
