@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import discord.http
@@ -23,8 +22,9 @@ from franz.kummerkasten.core import Cooldown
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.runtime.clients import new_producer
-from tests.helpers import ServiceProcess, read_topic
-from tests.integration.lifecycle import create_topics
+from franz.runtime.ticketsapi import TicketsApi
+from tests.helpers import read_topic
+from tests.integration.lifecycle import Lifecycle
 from tests.integration.test_kummerkasten import answered, deliver, run, user
 
 STAFF_ROLE = 700_000_000_000_000_099
@@ -41,26 +41,15 @@ def _discord_api_base() -> Iterator[None]:
 
 
 @pytest.fixture
-def topics(bootstrap: str, tmp_path: Path) -> Iterator[LifecycleTopics]:
-    suffix = uuid.uuid4().hex[:10]
-    names = {role: f"{role}-{suffix}" for role in ("formatted", "commands", "events", "state", "dlq")}
-    create_topics(bootstrap, names)
-    service = ServiceProcess(
-        "sachbearbeiter",
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "FORMATTED_TOPIC": names["formatted"],
-            "COMMANDS_TOPIC": names["commands"],
-            "EVENTS_TOPIC": names["events"],
-            "STATE_TOPIC": names["state"],
-            "COMMANDS_DLQ_TOPIC": names["dlq"],
-            "SACHBEARBEITER_GROUP_ID": f"sach-{suffix}",
-        },
-        log_dir=tmp_path,
-    )
-    service.start()
-    yield LifecycleTopics(**names)
-    service.kill()
+def topics(lifecycle: Lifecycle) -> LifecycleTopics:
+    lifecycle.start()
+    return LifecycleTopics(**lifecycle.topics)
+
+
+@pytest.fixture
+def tickets_api(lifecycle: Lifecycle, topics: LifecycleTopics) -> TicketsApi:
+    """sachbearbeiter's read API, which the desk asks for a ticket's status."""
+    return TicketsApi([f"http://127.0.0.1:{lifecycle.started[0].metrics_port}"])
 
 
 def submitted_ticket(bootstrap: str, topics: LifecycleTopics) -> str:
@@ -85,14 +74,17 @@ async def eventually(predicate: Callable[[], Any], *, timeout: float = 60) -> An
     return result
 
 
-def _status(desk: TicketDesk, ticket_id: str) -> str | None:
-    state = desk.state(ticket_id)
-    return state["status"] if state else None
+async def status_becomes(desk: TicketDesk, ticket_id: str, status: str, *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while (state := await desk.state(ticket_id)) is None or state["status"] != status:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{ticket_id} did not become {status} within {timeout}s")
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
 async def staffed_bot(
-    bootstrap: str, topics: LifecycleTopics, ticket_id: str
+    bootstrap: str, topics: LifecycleTopics, tickets_api: TicketsApi, ticket_id: str
 ) -> AsyncIterator[tuple[LocalDiscordApi, TicketBot]]:
     api = await LocalDiscordApi().start()
     discord.http.Route.BASE = api.base
@@ -102,13 +94,15 @@ async def staffed_bot(
         topics=topics,
         group_id=f"bot-{uuid.uuid4().hex[:8]}",
         on_closed=lambda event: bot.closed(event),
+        tickets=tickets_api,
     )
     bot = TicketBot(
         publisher=publisher, cooldown=Cooldown(30), guild_id=None, staff_role_id=STAFF_ROLE, desk=desk
     )
     try:
         await bot.login("test-token")
-        await eventually(lambda: desk.ready() and desk.state(ticket_id))
+        await eventually(desk.ready)
+        await status_becomes(desk, ticket_id, "open")
         yield api, bot
     finally:
         await bot.close()
@@ -135,12 +129,12 @@ async def ask(api: LocalDiscordApi, bot: TicketBot, data: dict[str, Any], author
 
 
 def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_dm(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_api: TicketsApi
 ) -> None:
     ticket_id = submitted_ticket(bootstrap, topics)
 
     async def scenario() -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-        async with staffed_bot(bootstrap, topics, ticket_id) as (api, bot):
+        async with staffed_bot(bootstrap, topics, tickets_api, ticket_id) as (api, bot):
             replies = [
                 await ask(api, bot, slash("ticket-assign", ticket=ticket_id.lower()), STAFFER),
                 await ask(
@@ -150,7 +144,8 @@ def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_d
                 await ask(api, bot, slash("ticket-assign", ticket=ticket_id), STAFFER),
             ]
             await eventually(lambda: api.direct_messages)
-            await eventually(lambda: bot.desk is not None and _status(bot.desk, ticket_id) == "closed")
+            assert bot.desk is not None
+            await status_becomes(bot.desk, ticket_id, "closed")
             replies.append(await ask(api, bot, slash("ticket-status", ticket=ticket_id), SUBMITTER))
             return replies, api.direct_messages
 
@@ -170,12 +165,12 @@ def test_staff_assign_comment_and_close_with_outcomes_and_the_submitter_gets_a_d
 
 
 def test_only_staff_change_tickets_and_only_the_submitter_or_staff_see_them(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_api: TicketsApi
 ) -> None:
     ticket_id = submitted_ticket(bootstrap, topics)
 
     async def scenario() -> list[str]:
-        async with staffed_bot(bootstrap, topics, ticket_id) as (api, bot):
+        async with staffed_bot(bootstrap, topics, tickets_api, ticket_id) as (api, bot):
             return [
                 await ask(api, bot, slash("ticket-close", ticket=ticket_id), SUBMITTER),
                 await ask(api, bot, slash("ticket-status", ticket=ticket_id), STRANGER),
@@ -201,12 +196,12 @@ def refusals() -> float:
 
 
 def test_a_submitter_who_refuses_dms_is_skipped_and_later_closes_are_still_announced(
-    bootstrap: str, topics: LifecycleTopics
+    bootstrap: str, topics: LifecycleTopics, tickets_api: TicketsApi
 ) -> None:
     refused, accepted = submitted_ticket(bootstrap, topics), submitted_ticket(bootstrap, topics)
 
     async def scenario() -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-        async with staffed_bot(bootstrap, topics, accepted) as (api, bot):
+        async with staffed_bot(bootstrap, topics, tickets_api, accepted) as (api, bot):
             api.dms_closed.add("4242")
             before = refusals()
             first = await ask(api, bot, slash("ticket-close", ticket=refused), STAFFER)

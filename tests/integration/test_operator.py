@@ -295,19 +295,20 @@ def test_partitions_grow_and_configs_follow_the_spec(
         PIPELINE,
         namespace,
         name,
-        {"spec": {"topics": {"formatted": {"partitions": 5, "config": {"retention.ms": "3600000"}}}}},
+        # The intake: the lifecycle topics' partitions are fixed (the CRD refuses a change).
+        {"spec": {"topics": {"intake": {"partitions": 5, "config": {"retention.ms": "3600000"}}}}},
     )
-    formatted = f"{prefix}-formatted"
-    wait_until(lambda: kafka_partitions(bootstrap, [formatted]) == {formatted: 5}, timeout=30)
+    intake = f"{prefix}-intake"
+    wait_until(lambda: kafka_partitions(bootstrap, [intake]) == {intake: 5}, timeout=30)
 
     def status_shows_five() -> bool:
         status = (kube.get(PIPELINE, namespace, name) or {}).get("status") or {}
         return status.get("observedGeneration") == 2 and any(
-            t["name"] == formatted and t["partitions"] == 5 for t in status.get("topics", [])
+            t["name"] == intake and t["partitions"] == 5 for t in status.get("topics", [])
         )
 
     wait_until(status_shows_five, timeout=30)
-    assert topic_configs(bootstrap, formatted)["retention.ms"]["value"] == "3600000"
+    assert topic_configs(bootstrap, intake)["retention.ms"]["value"] == "3600000"
 
 
 def test_a_topic_deleted_in_kafka_comes_back(

@@ -22,6 +22,7 @@ from franz.kummerkasten import core, metrics
 from franz.kummerkasten.desk import TicketDesk
 from franz.kummerkasten.publisher import IntakePublisher
 from franz.runtime.exceptions import PublishError
+from franz.runtime.ticketsapi import TicketsApiError
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,12 @@ class TicketBot(discord.Client):
             )
             return
         if command == "status":
-            state = desk.state(ticket_id)
+            try:
+                state = await desk.state(ticket_id)
+            except TicketsApiError as error:
+                log.warning("looking up a ticket failed", extra={"error": str(error)})
+                await interaction.response.send_message(core.status_unavailable(), ephemeral=True)
+                return
             visible = state is not None and (staff or state["submitter_id"] == str(interaction.user.id))
             reply = (
                 core.ticket_status(state)

@@ -97,6 +97,10 @@ def ticket_not_visible(ticket_id: str) -> str:
     return f"🔍 There is no ticket {ticket_id} that you can see. Ticket ids look like T-ABCDE-12345."
 
 
+def status_unavailable() -> str:
+    return "⏳ The ticket service cannot be reached right now; try /ticket-status again in a minute."
+
+
 def staff_only(command: str) -> str:
     return f"🔒 /{command} is for support staff only."
 

@@ -1,10 +1,12 @@
-"""The bot's side of the ticket lifecycle, read from Kafka in two worker threads.
+"""The bot's side of the ticket lifecycle.
 
-- the current state of every ticket, from the compacted state topic (for `/ticket-status`);
-- the event log, in the bot's own consumer group: the outcome of each command the bot sent (so staff read
-  "done" or the refusal's reason, not just "sent"), and every `TicketClosed` to tell the submitter about.
-  Offsets are committed after the submitter was told (or Discord refused), so a restart does not skip a
-  close; a group without offsets starts at the end, so the first start does not announce old closes.
+- a ticket's current state (for `/ticket-status`), asked of sachbearbeiter's read API and cached for a
+  few seconds for a bounded number of tickets, so the bot's memory does not grow with the tickets;
+- the event log, read from Kafka in a worker thread in the bot's own consumer group: the outcome of each
+  command the bot sent (so staff read "done" or the refusal's reason, not just "sent"), and every
+  `TicketClosed` to tell the submitter about. Offsets are committed after the submitter was told (or
+  Discord refused), so a restart does not skip a close; a group without offsets starts at the end, so the
+  first start does not announce old closes. Each event also drops its ticket from the cache.
 """
 
 from __future__ import annotations
@@ -12,22 +14,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from kafka import TopicPartition
-
 from franz import contracts
 from franz.contracts import LifecycleTopics, TicketEvent, TicketState
-from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.clients import new_consumer
 from franz.runtime.text import summary
-from franz.runtime.wait import Backoff, wait_for_topics
+from franz.runtime.ticketsapi import TicketsApi
+from franz.runtime.wait import Backoff
 
 log = logging.getLogger(__name__)
 
 # Closes already announced; a duplicate event (after a crash upstream) must not DM the submitter twice.
 ANNOUNCED_MEMORY = 10_000
-BODY_CHARS = 200  # the view keeps a summary, not whole ticket bodies, for every ticket
+# Ticket states kept after a lookup: people ask again about the ticket they just asked about.
+CACHED_STATES = 1_000
+CACHE_SECONDS = 5.0
+BODY_CHARS = 200  # a status shows a summary of the body: a whole one could pass Discord's 2000 characters
+
+
+class StateCache:
+    """The states looked up last, each for a few seconds; the oldest go first. Used from the event loop
+    (lookups) and the events thread (`forget`), hence the lock."""
+
+    def __init__(self, *, size: int = CACHED_STATES, seconds: float = CACHE_SECONDS) -> None:
+        self.size = size
+        self.seconds = seconds
+        self._states: OrderedDict[str, tuple[float, TicketState]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ticket_id: str) -> TicketState | None:
+        with self._lock:
+            found = self._states.get(ticket_id)
+            if found is None or time.monotonic() - found[0] > self.seconds:
+                return None
+            return found[1]
+
+    def put(self, ticket_id: str, state: TicketState) -> None:
+        with self._lock:
+            self._states[ticket_id] = (time.monotonic(), state)
+            self._states.move_to_end(ticket_id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def forget(self, ticket_id: str) -> None:
+        with self._lock:
+            self._states.pop(ticket_id, None)
 
 
 class TicketDesk:
@@ -38,21 +72,20 @@ class TicketDesk:
         topics: LifecycleTopics,
         group_id: str,
         on_closed: Callable[[TicketEvent], None],
+        tickets: TicketsApi,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
         self.group_id = group_id
         self.on_closed = on_closed
-        self._states: dict[str, TicketState] = {}
+        self.tickets = tickets
+        self.cache = StateCache()
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[TicketEvent]]] = {}
         self._announced: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listening = threading.Event()
         self._threads = [
-            threading.Thread(
-                target=self._guarded, args=(self._follow_state,), name="desk-state", daemon=True
-            ),
             threading.Thread(
                 target=self._guarded, args=(self._follow_events,), name="desk-events", daemon=True
             ),
@@ -67,13 +100,24 @@ class TicketDesk:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.tickets.close()
 
     def ready(self) -> bool:
         """True once the event log is assigned to us, so outcomes of new commands will be seen."""
         return self._listening.is_set()
 
-    def state(self, ticket_id: str) -> TicketState | None:
-        return self._states.get(ticket_id)
+    async def state(self, ticket_id: str) -> TicketState | None:
+        """The ticket's current state (None: there is no such ticket); raises TicketsApiError when
+        sachbearbeiter cannot be asked. The request runs in a thread, so the gateway is never held up."""
+        cached = self.cache.get(ticket_id)
+        if cached is not None:
+            return cached
+        found = await asyncio.to_thread(self.tickets.ticket, ticket_id)
+        if found is None:
+            return None
+        state: TicketState = {**found, "body": summary(found["body"], BODY_CHARS)}
+        self.cache.put(ticket_id, state)
+        return state
 
     def expect(self, command_id: str) -> asyncio.Future[TicketEvent]:
         """Register interest in a command's outcome before sending it, so a fast answer is not missed."""
@@ -98,29 +142,6 @@ class TicketDesk:
             except Exception:
                 log.warning("reading the lifecycle topics failed; retrying", exc_info=True)
                 backoff.wait(self._stop)
-
-    def _follow_state(self, backoff: Backoff) -> None:
-        consumer = new_reader(self.bootstrap, client_id="franz-kummerkasten-state")
-        try:
-            topic = self.topics.state
-            partitions = wait_for_topics(consumer, [topic], stop=self._stop)[topic]
-            if not partitions:
-                return  # stopped before the topic existed
-            assigned = [TopicPartition(topic, p) for p in range(partitions)]
-            consumer.assign(assigned)
-            consumer.seek_to_beginning(*assigned)
-            backoff.reset()
-            while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        if record.value is not None:
-                            state = contracts.decode_state(record.value)
-                            self._states[state["ticket_id"]] = {
-                                **state,
-                                "body": summary(state["body"], BODY_CHARS),
-                            }
-        finally:
-            consumer.close()
 
     def _follow_events(self, backoff: Backoff) -> None:
         consumer = new_consumer(
@@ -147,6 +168,7 @@ class TicketDesk:
             consumer.close(autocommit=False)
 
     def _handle(self, event: TicketEvent) -> None:
+        self.cache.forget(event["ticket_id"])
         command_id = event["command_id"]
         if command_id is not None:
             with self._lock:

@@ -21,6 +21,7 @@ from franz.kummerkasten.publisher import IntakePublisher
 from franz.kummerkasten.settings import Settings
 from franz.runtime.health import HealthServer
 from franz.runtime.logs import configure_logging
+from franz.runtime.ticketsapi import TicketsApi
 
 log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
@@ -51,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
         topics=settings.lifecycle_topics,
         group_id=settings.notify_group,
         on_closed=lambda event: bot.closed(event),
+        # Inside Discord's 3 s for an answer, with room for the reply itself.
+        tickets=TicketsApi(settings.tickets_api, timeout=2.0),
     )
     bot = TicketBot(
         publisher=publisher,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.exceptions import ConfigError
+from franz.runtime import ticketsapi
 from franz.runtime.secrets import Secret
 from franz.runtime.settings import Environment
 
@@ -29,6 +30,7 @@ class Settings:
     cooldown_seconds: float
     staff_role_id: int | None  # members with this role may assign, close and comment; unset: nobody
     lifecycle_topics: LifecycleTopics
+    tickets_api: tuple[str, ...]  # sachbearbeiter's read API, every instance: for /ticket-status
     notify_group: str
     api_base: str  # Discord's HTTP API; the gateway URL is asked from it, so an emulator serves both
 
@@ -47,6 +49,7 @@ class Settings:
             cooldown_seconds=env.number("TICKET_COOLDOWN_SECONDS", 30.0),
             staff_role_id=_snowflake(env, "STAFF_ROLE_ID"),
             lifecycle_topics=env.lifecycle_topics(),
+            tickets_api=ticketsapi.parse_urls(env.text(ticketsapi.ENV_VAR, ticketsapi.LOCAL_URL)),
             notify_group=env.text("KUMMERKASTEN_GROUP_ID", "kummerkasten"),
             api_base=_api_base(env),
         )

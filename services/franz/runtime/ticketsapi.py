@@ -14,7 +14,7 @@ from typing import Any, Final
 import requests
 
 from franz.contracts import TicketEvent, TicketState
-from franz.exceptions import FranzError
+from franz.exceptions import ConfigError, FranzError
 
 # The URL and environment variable the CLI and the bot find the API by; `franz up` serves it there.
 ENV_VAR: Final = "TICKETS_API_URL"
@@ -29,7 +29,7 @@ class TicketsApiError(FranzError):
 def parse_urls(value: str) -> tuple[str, ...]:
     urls = tuple(url.strip().rstrip("/") for url in value.split(",") if url.strip())
     if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
-        raise TicketsApiError(f"{ENV_VAR} must be http(s) URLs separated by commas, not {value[:80]!r}")
+        raise ConfigError(f"{ENV_VAR} must be http(s) URLs separated by commas, not {value[:80]!r}")
     return urls
 
 
