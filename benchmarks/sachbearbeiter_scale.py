@@ -238,7 +238,8 @@ def restart_until_applied(service: Service, bootstrap: str, topics: LifecycleTop
     producer.send(topics.commands, key=ticket_id.encode(), value=contracts.encode(command)).get(timeout=60)
     producer.close(timeout=10)
     while reader.end_offsets([events])[events] <= before:
-        assert service.process is not None and service.process.poll() is None, service.log.read_text()[-2000:]
+        if service.process is None or service.process.poll() is not None:
+            raise RuntimeError(f"sachbearbeiter stopped:\n{service.log.read_text()[-2000:]}")
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     reader.close()

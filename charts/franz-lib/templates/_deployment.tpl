@@ -8,12 +8,16 @@ The Deployment of one Franz process. The caller passes a dict:
   serviceAccountName  set for processes that talk to the Kubernetes API; the others get no token
   replicas   a fixed replica count, for charts without replicaCount
   strategy   the Deployment strategy (the operator needs Recreate: two operators would fight)
+  store      a StatefulSet instead, whose pods each keep a volume at store.mountPath: a dict of
+             serviceName (the headless Service), mountPath, persistent (a PersistentVolumeClaim per pod;
+             false: an emptyDir), size and storageClassName
 */}}
 {{- define "franz-lib.deployment" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
+{{- $store := .store -}}
 apiVersion: apps/v1
-kind: Deployment
+kind: {{ if $store }}StatefulSet{{ else }}Deployment{{ end }}
 metadata:
   name: {{ include "franz-lib.fullname" $root }}
   labels:
@@ -21,6 +25,11 @@ metadata:
 spec:
   replicas: {{ .replicas | default $values.replicaCount }}
   revisionHistoryLimit: 5
+  {{- if $store }}
+  serviceName: {{ $store.serviceName }}
+  # Replicas start and stop side by side: each owns its partitions and its volume, none waits for another.
+  podManagementPolicy: Parallel
+  {{- end }}
   {{- with .strategy }}
   strategy:
     {{- toYaml . | nindent 4 }}
@@ -91,9 +100,16 @@ spec:
           volumeMounts:
             # The root filesystem is read-only; Python and the libraries write temporary files here.
             - {name: tmp, mountPath: /tmp}
+            {{- if $store }}
+            - {name: store, mountPath: {{ $store.mountPath }}}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
+        {{- if and $store (not $store.persistent) }}
+        - name: store
+          emptyDir: {sizeLimit: {{ $store.size }}}
+        {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -110,4 +126,19 @@ spec:
       topologySpreadConstraints:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+  {{- if and $store $store.persistent }}
+  volumeClaimTemplates:
+    - metadata:
+        name: store
+        labels:
+          {{- include "franz-lib.selectorLabels" $root | nindent 10 }}
+      spec:
+        accessModes: [ReadWriteOnce]
+        {{- with $store.storageClassName }}
+        storageClassName: {{ . | quote }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ $store.size }}
+  {{- end }}
 {{- end -}}

@@ -2,14 +2,17 @@
 
 Each sachbearbeiter instance answers for the partitions it owns and says 421 for the others, so the
 client takes every instance's URL (comma-separated) and asks them in turn; with one instance it is one
-request. Every call is bounded by a timeout; an instance that cannot be reached is skipped while another
-answers, and named when none does.
+request. A plain-HTTP URL's host is resolved to every address it has, so one URL of a headless Service
+(`http://sachbearbeiter-headless:9104`) reaches every replica. Every call is bounded by a timeout; an
+instance that cannot be reached is skipped while another answers, and named when none does.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import requests
 
@@ -31,6 +34,24 @@ def parse_urls(value: str) -> tuple[str, ...]:
     if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
         raise ConfigError(f"{ENV_VAR} must be http(s) URLs separated by commas, not {value[:80]!r}")
     return urls
+
+
+def instances(url: str) -> list[str]:
+    """The URL once per address of its host (IPv4 where there is any); HTTPS URLs as they are, so their
+    certificate is checked against the name."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        return [url]
+    port = parts.port or 80
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            found = socket.getaddrinfo(parts.hostname, port, family, socket.SOCK_STREAM)
+        except socket.gaierror:
+            continue
+        addresses = sorted({str(info[4][0]) for info in found})
+        host = "{}" if family == socket.AF_INET else "[{}]"
+        return [f"http://{host.format(address)}:{port}{parts.path}" for address in addresses]
+    return [url]  # unresolvable: the request names the URL
 
 
 class TicketsApi:
@@ -58,7 +79,7 @@ class TicketsApi:
 
     def tickets(self, *, status: str | None = None, page_size: int = 500) -> Iterator[TicketState]:
         """Every instance's tickets, page by page (one page in memory at a time)."""
-        for url in self.urls:
+        for url in self._instances():
             params: dict[str, Any] = {"limit": page_size}
             if status is not None:
                 params["status"] = status
@@ -72,7 +93,7 @@ class TicketsApi:
     def _owner(self, path: str) -> Any:
         """The answer of the instance that serves this ticket's partition; None for a 404."""
         unreachable: list[str] = []
-        for url in self.urls:
+        for url in self._instances():
             try:
                 response = self._get(url, path, None)
             except TicketsApiError as error:
@@ -89,6 +110,9 @@ class TicketsApi:
             f"none of {', '.join(self.urls)} serves this ticket's partition; list every sachbearbeiter "
             f"instance in {ENV_VAR} (or --api)"
         )
+
+    def _instances(self) -> list[str]:
+        return [instance for url in self.urls for instance in instances(url)]
 
     def _get(self, url: str, path: str, params: dict[str, Any] | None) -> requests.Response:
         try:
