@@ -42,7 +42,7 @@ def _discord_api_base() -> Iterator[None]:
 
 @pytest.fixture
 def topics(lifecycle: Lifecycle) -> LifecycleTopics:
-    lifecycle.start()
+    lifecycle.start().wait_until_ready(timeout=120)
     return LifecycleTopics(**lifecycle.topics)
 
 
