@@ -71,7 +71,7 @@ class Restored:
     ledger: Ledger
     next_offset: int  # the next event offset of the partition, reflected in the store
     source: str  # store | state_topic | event_log
-    tickets: int  # tickets loaded from the state topic
+    state_records: int  # records loaded from the state topic
     events: int  # events folded
 
 
@@ -113,7 +113,7 @@ class Restorer:
             extra={
                 "partition": partition,
                 "source": restored.source,
-                "state_records": restored.tickets,
+                "state_records": restored.state_records,
                 "events_folded": restored.events,
                 "seconds": round(elapsed, 3),
             },
