@@ -27,17 +27,6 @@ log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dump-commands",
-        action="store_true",
-        help="print the command payloads that would be registered, as JSON, without connecting to Discord",
-    )
-    parser.add_argument(
-        "--sync", action="store_true", help="register the commands even if they look unchanged"
-    )
-
-
 def main(args: argparse.Namespace) -> int:
     if args.dump_commands:
         print(json.dumps(command_payloads(), indent=2))

@@ -30,15 +30,6 @@ from franz.sachbearbeiter.store import PartitionsChanged, TicketStore, partition
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--rebuild-state",
-        action="store_true",
-        help="fold the event log and republish every ticket's state to the state topic, then exit "
-        "(after the state topic was lost; stop the service first)",
-    )
-
-
 def co_partitioned(bootstrap: str, topics: LifecycleTopics, *, stop: threading.Event) -> int | None:
     """The partition count shared by the keyed lifecycle topics, waiting until they exist; None when
     `stop` is set first.
