@@ -203,6 +203,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     stop = stop_event()
     run_dir = Path(tempfile.mkdtemp(prefix="franz-up-"))
     env = dict(os.environ)
+    # sachbearbeiter's store belongs with this run's broker: a store of another broker's topics is no
+    # picture of these.
+    env.setdefault("SACHBEARBEITER_STORE_DIR", str(run_dir / "sachbearbeiter-store"))
     webhook: LocalDiscordWebhook | None = None
     if not env.get("DISCORD_WEBHOOK_URL"):
         webhook = LocalDiscordWebhook(on_message=_print_alerts).start()
