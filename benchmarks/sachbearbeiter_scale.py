@@ -247,8 +247,8 @@ def restart_until_applied(service: Service, bootstrap: str, topics: LifecycleTop
 
 
 def get(url: str) -> tuple[float, dict[str, object]]:
-    """One request's seconds and body; asked again while the partition is restored (a rebalance right
-    after the start restores each partition a second time, from the store)."""
+    """One request's seconds and body; asked again while a rebalance right after the start moves the
+    partitions (421: not assigned here at the moment) and restores them (503)."""
     deadline = time.monotonic() + 60
     while True:
         started = time.perf_counter()
@@ -257,7 +257,7 @@ def get(url: str) -> tuple[float, dict[str, object]]:
                 body = json.loads(response.read())
             return time.perf_counter() - started, body
         except urllib.error.HTTPError as error:
-            if error.code != 503 or time.monotonic() > deadline:
+            if error.code not in (421, 503) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 

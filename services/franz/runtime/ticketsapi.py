@@ -10,6 +10,7 @@ instance that cannot be reached is skipped while another answers, and named when
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -22,7 +23,8 @@ from franz.exceptions import ConfigError, FranzError
 # The URL and environment variable the CLI and the bot find the API by; `franz up` serves it there.
 ENV_VAR: Final = "TICKETS_API_URL"
 LOCAL_URL: Final = "http://127.0.0.1:9104"
-MISDIRECTED: Final = 421
+MISDIRECTED: Final = 421  # another instance serves the partition
+RESTORING: Final = 503  # this instance is restoring the partition
 
 
 class TicketsApiError(FranzError):
@@ -78,8 +80,10 @@ class TicketsApi:
         return events
 
     def tickets(self, *, status: str | None = None, page_size: int = 500) -> Iterator[TicketState]:
-        """Every instance's tickets, page by page (one page in memory at a time)."""
-        for url in self._instances():
+        """Every instance's tickets, page by page (one page in memory at a time), once the instances
+        together serve every partition: a listing is never silently missing one."""
+        instances = self._covering()
+        for url in instances:
             params: dict[str, Any] = {"limit": page_size}
             if status is not None:
                 params["status"] = status
@@ -90,26 +94,54 @@ class TicketsApi:
                     break
                 params["cursor"] = page["next"]
 
+    def _covering(self) -> list[str]:
+        """The instances, once between them they serve every partition (asked again for up to the
+        timeout while a rebalance moves partitions)."""
+        deadline = time.monotonic() + self.timeout
+        instances = self._instances()
+        while True:
+            served: set[int] = set()
+            count = 0
+            for url in instances:
+                first = self._json(self._get(url, "/tickets", {"limit": 1}))
+                served.update(first["partitions"])
+                count = first["partition_count"]
+            missing = set(range(count)) - served
+            if not missing:
+                return instances
+            if time.monotonic() > deadline:
+                raise TicketsApiError(
+                    f"no instance of {', '.join(self.urls)} serves partitions {sorted(missing)}; list every "
+                    f"sachbearbeiter instance in {ENV_VAR} (or --api), or ask again after a rebalance"
+                )
+            time.sleep(0.2)
+
     def _owner(self, path: str) -> Any:
-        """The answer of the instance that serves this ticket's partition; None for a 404."""
-        unreachable: list[str] = []
-        for url in self._instances():
-            try:
-                response = self._get(url, path, None)
-            except TicketsApiError as error:
-                unreachable.append(str(error))
-                continue
-            if response.status_code == MISDIRECTED:
-                continue
-            if response.status_code == 404:
-                return None
-            return self._json(response)
-        if unreachable:
-            raise TicketsApiError(unreachable[0])
-        raise TicketsApiError(
-            f"none of {', '.join(self.urls)} serves this ticket's partition; list every sachbearbeiter "
-            f"instance in {ENV_VAR} (or --api)"
-        )
+        """The answer of the instance that serves this ticket's partition; None for a 404. While no
+        instance serves it (a rebalance moves it, or it is being restored: 421s and 503s) it is asked
+        again, for up to the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            unreachable: list[str] = []
+            for url in self._instances():
+                try:
+                    response = self._get(url, path, None)
+                except TicketsApiError as error:
+                    unreachable.append(str(error))
+                    continue
+                if response.status_code in (MISDIRECTED, RESTORING):
+                    continue
+                if response.status_code == 404:
+                    return None
+                return self._json(response)
+            if unreachable:
+                raise TicketsApiError(unreachable[0])
+            if time.monotonic() > deadline:
+                raise TicketsApiError(
+                    f"none of {', '.join(self.urls)} serves this ticket's partition now; list every "
+                    f"sachbearbeiter instance in {ENV_VAR} (or --api), or ask again after a rebalance"
+                )
+            time.sleep(0.2)
 
     def _instances(self) -> list[str]:
         return [instance for url in self.urls for instance in instances(url)]

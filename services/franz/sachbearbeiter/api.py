@@ -2,7 +2,9 @@
 
     GET /tickets/ID            the ticket's current state
     GET /tickets/ID/history    its events, oldest first (`?cursor=` pages through a long one)
-    GET /tickets?status=&category=&limit=&cursor=    states in store order, a page at a time
+    GET /tickets?status=&category=&limit=&cursor=    states in store order, a page at a time, with the
+                               partitions this instance serves (a client checks that its instances
+                               together serve them all)
 
 Read-only and bounded: a page holds at most `MAX_LIMIT` tickets and reads at most `SCAN_BUDGET` of them
 (a page may come back short with a cursor to continue), a history page at most `HISTORY_PAGE` events.
@@ -150,6 +152,7 @@ class TicketsApi:
             "tickets": found,
             "next": base64.urlsafe_b64encode(last).decode() if last is not None else None,
             "partitions": sorted(served),
+            "partition_count": self.store.partitions,
         }
 
 
