@@ -30,7 +30,16 @@ from franz_operator.constants import (
     STRIMZI_CLUSTER_LABEL,
     VERSION,
 )
-from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
+from franz_operator.kube import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    KAFKA_TOPIC,
+    PIPELINE,
+    SECRET,
+    STATEFUL_SET,
+    Kind,
+    Kube,
+)
 from franz_operator.rbac import CLUSTER_RULES
 from tests.helpers import ServiceProcess, wait_until
 from tests.strimzi import write_status
@@ -409,8 +418,8 @@ def deployment_body(namespace: str, name: str, *, pipeline: str) -> dict[str, An
     }
 
 
-def config_hash(kube: Kube, namespace: str, name: str) -> str | None:
-    found = kube.get(DEPLOYMENT, namespace, name) or {}
+def config_hash(kube: Kube, namespace: str, name: str, kind: Kind = DEPLOYMENT) -> str | None:
+    found = kube.get(kind, namespace, name) or {}
     annotations = found["spec"]["template"]["metadata"].get("annotations") or {}
     value: str | None = annotations.get(ANNOTATION_CONFIG_HASH)
     return value
@@ -648,8 +657,14 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
     )
     wait_condition(kube, namespace, "support", "Ready", "True", timeout=60)
 
-    deployments = kube.list_objects(DEPLOYMENT, namespace, label_selector=f"{LABEL_PIPELINE}=support")
-    assert len(deployments) == 4
+    selector = f"{LABEL_PIPELINE}=support"
+    workloads = {
+        kind: kube.list_objects(kind, namespace, label_selector=selector)
+        for kind in (DEPLOYMENT, STATEFUL_SET)
+    }
+    # Three Deployments, and sachbearbeiter's StatefulSet (its store's volume per replica).
+    assert (len(workloads[DEPLOYMENT]), len(workloads[STATEFUL_SET])) == (3, 1)
+    deployments = [*workloads[DEPLOYMENT], *workloads[STATEFUL_SET]]
     for deployment in deployments:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for source in container.get("envFrom") or []:
@@ -659,15 +674,15 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
             if reference:
                 found = kube.get(SECRET, namespace, reference["name"]) or {}
                 assert reference["key"] in (found.get("data") or {}), variable["name"]
-    names = [deployment["metadata"]["name"] for deployment in deployments]
-    wait_until(lambda: all(config_hash(kube, namespace, name) for name in names), timeout=30)
+    names = [(kind, w["metadata"]["name"]) for kind, listed in workloads.items() for w in listed]
+    wait_until(lambda: all(config_hash(kube, namespace, name, kind) for kind, name in names), timeout=30)
 
     # A helm upgrade leaves the operator's annotation alone: the pods do not roll for nothing.
-    before = {name: config_hash(kube, namespace, name) for name in names}
+    before = {name: config_hash(kube, namespace, name, kind) for kind, name in names}
     subprocess.run(
         [str(helm), "upgrade", release, str(CHARTS / "franz"), *helm_args], check=True, capture_output=True
     )
-    assert {name: config_hash(kube, namespace, name) for name in names} == before
+    assert {name: config_hash(kube, namespace, name, kind) for kind, name in names} == before
 
 
 def finalizers(kube: Kube, namespace: str, name: str) -> list[str]:
