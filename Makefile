@@ -54,6 +54,7 @@ bench: setup infra
 	$(PY) benchmarks/absturz.py
 	$(PY) benchmarks/sachbearbeiter.py
 	$(PY) benchmarks/sachbearbeiter_scale.py
+	$(PY) benchmarks/store_engines.py
 	$(PY) benchmarks/operator.py
 	$(PY) benchmarks/node.py
 
