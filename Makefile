@@ -53,6 +53,8 @@ bench: setup infra
 	$(PY) benchmarks/aufbereitung.py
 	$(PY) benchmarks/absturz.py
 	$(PY) benchmarks/sachbearbeiter.py
+	$(PY) benchmarks/sachbearbeiter_scale.py
+	$(PY) benchmarks/store_engines.py
 	$(PY) benchmarks/operator.py
 	$(PY) benchmarks/node.py
 

@@ -12,7 +12,15 @@ from typing import Any, Final
 
 from franz.contracts import CATEGORIES
 from franz_operator import access
-from franz_operator.constants import CRD_NAME, GROUP, KIND, PLURAL, TOPIC_ROLES, VERSION
+from franz_operator.constants import (
+    CRD_NAME,
+    GROUP,
+    KIND,
+    PARTITIONED_LIKE_FORMATTED,
+    PLURAL,
+    TOPIC_ROLES,
+    VERSION,
+)
 
 TOPIC_NAME_PATTERN: Final = r"^[a-zA-Z0-9._-]{1,249}$"
 SNOWFLAKE_PATTERN: Final = r"^[0-9]{17,20}$"
@@ -43,7 +51,8 @@ def _topic(default_name: str) -> dict[str, Any]:
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 10000,
-                "description": "Defaults to topicDefaults.partitions. Can grow, never shrink.",
+                "description": "Defaults to topicDefaults.partitions. Can grow, never shrink; the "
+                "lifecycle topics' (formatted, commands, events, state) cannot change.",
             },
             "replicas": {
                 "type": "integer",
@@ -77,6 +86,29 @@ def _secret_ref(default_key: str, what: str) -> dict[str, Any]:
             "key": {"type": "string", "default": default_key, "maxLength": 253},
         },
     }
+
+
+def _lifecycle_partitions(spec: str, role: str) -> str:
+    """CEL for the partitions a lifecycle topic gets: its own, else formatted's, else topicDefaults'."""
+    own = f"has({spec}.topics.{role}.partitions) ? {spec}.topics.{role}.partitions : "
+    formatted = (
+        f"(has({spec}.topics.formatted.partitions) ? {spec}.topics.formatted.partitions "
+        f": {spec}.topicDefaults.partitions)"
+    )
+    return formatted if role == "formatted" else f"({own}{formatted})"
+
+
+# sachbearbeiter places tickets by `murmur2(ticket id) % partitions` and keeps one history per partition:
+# a changed count moves ticket ids to other partitions and splits their histories.
+_LIFECYCLE_PARTITIONS_FIXED = {
+    "rule": " && ".join(
+        f"{_lifecycle_partitions('self', role)} == {_lifecycle_partitions('oldSelf', role)}"
+        for role in ("formatted", *PARTITIONED_LIKE_FORMATTED)
+    ),
+    "message": "the partitions of the lifecycle topics (formatted, commands, events, state) cannot change: "
+    "sachbearbeiter places each ticket by its id and the partition count, and more partitions would move "
+    "tickets away from their history; run a new pipeline with the new count instead",
+}
 
 
 def _snowflake(what: str) -> dict[str, Any]:
@@ -151,6 +183,7 @@ def _spec() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["kafka"],
+        "x-kubernetes-validations": [_LIFECYCLE_PARTITIONS_FIXED],
         "properties": {
             "kafka": {
                 "type": "object",

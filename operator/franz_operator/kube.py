@@ -50,6 +50,7 @@ class Kind:
 CONFIG_MAP: Final = Kind("", "v1", "configmaps")
 SECRET: Final = Kind("", "v1", "secrets")
 DEPLOYMENT: Final = Kind("apps", "v1", "deployments")
+STATEFUL_SET: Final = Kind("apps", "v1", "statefulsets")
 KAFKA_TOPIC: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_TOPIC_PLURAL)
 KAFKA_USER: Final = Kind(STRIMZI_GROUP, STRIMZI_VERSION, STRIMZI_USER_PLURAL)
 PIPELINE: Final = Kind(GROUP, VERSION, PLURAL)

@@ -40,8 +40,9 @@ CLUSTER_RULES: Final[list[Rule]] = [
         "resources": ["configmaps", "secrets"],
         "verbs": ["get", "create", "patch"],
     },
-    # Rollouts: the pipeline's Deployments get the hash of config and secrets in their pod template.
-    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "patch"]},
+    # Rollouts: the pipeline's Deployments (and sachbearbeiter's StatefulSet) get the hash of config and
+    # secrets in their pod template.
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["list", "patch"]},
     # The operator's Kubernetes Events, posted by kopf (kopf.event): core/v1, created only.
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]

@@ -26,7 +26,7 @@ from franz_operator.constants import (
     STRIMZI_FINALIZER,
 )
 from franz_operator.exceptions import KafkaUnavailable, KubeError, OperatorError, TopicsNotDeleted
-from franz_operator.kube import DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kube
+from franz_operator.kube import DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, STATEFUL_SET, Kube
 from franz_operator.pipeline import Pipeline, from_body, partition_mismatches
 
 log = logging.getLogger(__name__)
@@ -390,17 +390,19 @@ class Reconciler:
         return self._kube.list_objects(KAFKA_TOPIC, pipeline.strimzi_namespace, label_selector=selector)
 
     def _roll_out(self, pipeline: Pipeline, digest: str) -> list[str]:
-        """Put the config hash on the pipeline's Deployments, so a change of config or secrets rolls them."""
+        """Put the config hash on the pipeline's Deployments and StatefulSets (sachbearbeiter, for its
+        store's volumes), so a change of config or secrets rolls them."""
         rolled = []
-        for deployment in self._kube.list_objects(
-            DEPLOYMENT, pipeline.namespace, label_selector=f"{LABEL_PIPELINE}={pipeline.name}"
-        ):
-            template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
-            if (template.get("annotations") or {}).get(ANNOTATION_CONFIG_HASH) == digest:
-                continue
-            name = deployment["metadata"]["name"]
-            self._kube.merge_patch(DEPLOYMENT, pipeline.namespace, name, builders.rollout_patch(digest))
-            rolled.append(f"rolling Deployment {name}: its config or secrets changed")
+        for kind, label in ((DEPLOYMENT, "Deployment"), (STATEFUL_SET, "StatefulSet")):
+            for workload in self._kube.list_objects(
+                kind, pipeline.namespace, label_selector=f"{LABEL_PIPELINE}={pipeline.name}"
+            ):
+                template = ((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                if (template.get("annotations") or {}).get(ANNOTATION_CONFIG_HASH) == digest:
+                    continue
+                name = workload["metadata"]["name"]
+                self._kube.merge_patch(kind, pipeline.namespace, name, builders.rollout_patch(digest))
+                rolled.append(f"rolling {label} {name}: its config or secrets changed")
         return rolled
 
     @staticmethod

@@ -111,11 +111,12 @@ def _tickets_api(args: argparse.Namespace) -> TicketsApi:
 def cmd_history(args: argparse.Namespace) -> int:
     from franz.contracts import parse_ticket_id
     from franz.runtime.settings import Environment
-    from franz.sachbearbeiter.eventlog import history
     from franz.sachbearbeiter.views import history_line
 
     ticket_id = parse_ticket_id(args.ticket_id)
     if args.from_log:
+        from franz.sachbearbeiter.eventlog import history  # Kafka's client: only when it is needed
+
         env = Environment()
         bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().events
         security = env.kafka_security()
@@ -138,9 +139,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_tickets(args: argparse.Namespace) -> int:
     from franz.runtime.settings import Environment
-    from franz.sachbearbeiter.eventlog import current_states
 
     if args.from_log:
+        from franz.sachbearbeiter.eventlog import current_states  # Kafka's client: only when it is needed
+
         env = Environment()
         bootstrap, topic = args.bootstrap or env.bootstrap(), args.topic or env.lifecycle_topics().state
         security = env.kafka_security()

@@ -12,12 +12,20 @@ AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.
 
 
 @dataclass(frozen=True, slots=True)
+class Flag:
+    """A service's own command-line switch (`--name`, stored as `args.name` with dashes as underscores)."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     name: str
     summary: str
-    entry: str  # "module:function"; imported only when the service runs, so `franz --help` stays fast
+    entry: str  # "module:function"; imported only when the service runs, so every `franz` command stays fast
     local_metrics_port: int  # the port `franz up` gives it on this machine
-    arguments: str | None = None  # "module:function" adding the service's own command-line options
+    flags: tuple[Flag, ...] = ()  # declared here, not in the service's module, for the same reason
     needs: str | None = None  # an environment variable without which `franz up` does not start it
 
 
@@ -39,7 +47,13 @@ SERVICES: tuple[Service, ...] = (
         "the Discord bot: /ticket and /ticket-form publish raw intake to discordMSG",
         "franz.kummerkasten.service:main",
         local_metrics_port=9103,
-        arguments="franz.kummerkasten.service:add_arguments",
+        flags=(
+            Flag(
+                "dump-commands",
+                "print the command payloads that would be registered, as JSON, without connecting to Discord",
+            ),
+            Flag("sync", "register the commands even if they look unchanged"),
+        ),
         needs="DISCORD_TOKEN",
     ),
     Service(
@@ -47,7 +61,13 @@ SERVICES: tuple[Service, ...] = (
         "the ticket lifecycle: formatted tickets and commands become events (the audit trail) and state",
         "franz.sachbearbeiter.service:main",
         local_metrics_port=9104,
-        arguments="franz.sachbearbeiter.service:add_arguments",
+        flags=(
+            Flag(
+                "rebuild-state",
+                "fold the event log and republish every ticket's state to the state topic, then exit "
+                "(after the state topic was lost; stop the service first)",
+            ),
+        ),
     ),
 )
 
@@ -69,5 +89,5 @@ def _runner(service: Service) -> Callable[[argparse.Namespace], int]:
 def register_service_commands(add: AddCommand) -> None:
     for service in SERVICES:
         parser = add(service.name, _runner(service), service.summary)
-        if service.arguments:
-            _load(service.arguments)(parser)
+        for flag in service.flags:
+            parser.add_argument(f"--{flag.name}", action="store_true", help=flag.help)

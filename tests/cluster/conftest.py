@@ -27,7 +27,7 @@ from franz.devstack.discord_api import DiscordApiThread, LocalDiscordApi
 from franz.devstack.discord_webhook import LocalDiscordWebhook
 from franz.devstack.images import ImageArchive, franz_image
 from franz.devstack.node import LocalCluster
-from franz.devstack.platform import umbrella_values
+from franz.devstack.platform import store_volume, umbrella_values
 from franz.runtime.clients import new_producer
 from tests.helpers import api_client, read_topic, wait_until
 from tests.integration.test_kummerkasten import GUILD_ID
@@ -127,13 +127,18 @@ class Platform:
     def deployment(self, service: str) -> str:
         return f"{RELEASE}-{service}"
 
+    @staticmethod
+    def kind(service: str) -> str:
+        """sachbearbeiter is a StatefulSet (its store's volume per replica); the others Deployments."""
+        return "statefulset" if service == "sachbearbeiter" else "deployment"
+
     def wait_rolled_out(self, service: str, *, timeout: float = ROLLOUT_SECONDS) -> None:
-        """Every replica of the newest ReplicaSet Ready and no old pod left (`kubectl rollout status`)."""
+        """Every replica of the newest revision Ready and no old pod left (`kubectl rollout status`)."""
         self.run(
             self.kubectl,
             "rollout",
             "status",
-            f"deployment/{self.deployment(service)}",
+            f"{self.kind(service)}/{self.deployment(service)}",
             f"--namespace={self.namespace}",
             f"--timeout={timeout:.0f}s",
         )
@@ -142,7 +147,12 @@ class Platform:
         """Each service Deployment's `franz.dev/config-hash`, by which the operator rolls it."""
         hashes = {}
         for service in SERVICES:
-            deployment: Any = self.apps.read_namespaced_deployment(self.deployment(service), self.namespace)
+            read = (
+                self.apps.read_namespaced_stateful_set
+                if self.kind(service) == "statefulset"
+                else self.apps.read_namespaced_deployment
+            )
+            deployment: Any = read(self.deployment(service), self.namespace)
             hashes[service] = (deployment.spec.template.metadata.annotations or {}).get(HASH_ANNOTATION, "")
         return hashes
 
@@ -250,12 +260,16 @@ def platform(
     emulator, pod_api_base = discord
     namespace = f"franz-{uuid.uuid4().hex[:6]}"
     values = tmp_path_factory.mktemp("values") / "values.yaml"
+    node_values = umbrella_values(pipeline=PIPELINE, image=image, pod_bootstrap=cluster.pod_bootstrap)
     values.write_text(
         yaml.safe_dump(
             {
-                **umbrella_values(pipeline=PIPELINE, image=image, pod_bootstrap=cluster.pod_bootstrap),
+                **node_values,
                 # Short enough for a test, long enough for a batch to finish and commit.
-                **{service: {"terminationGracePeriodSeconds": 30} for service in SERVICES},
+                **{
+                    service: {**node_values.get(service, {}), "terminationGracePeriodSeconds": 30}
+                    for service in SERVICES
+                },
                 "kummerkasten": {
                     "discordGuildId": str(GUILD_ID),
                     "terminationGracePeriodSeconds": 30,
@@ -293,6 +307,19 @@ def platform(
             namespace,
             client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={key: value}),
         )
+    # The node has no provisioner: sachbearbeiter's claim is bound to a directory of the node's.
+    volume = values.with_name("store-volume.yaml")
+    volume.write_text(
+        yaml.safe_dump(
+            store_volume(
+                namespace=namespace,
+                release=RELEASE,
+                replica=0,
+                directory=cluster.state_dir / "volumes" / namespace,
+            )
+        )
+    )
+    platform.run(kubectl, "create", f"--filename={volume}")
     platform.helm_install("--wait", "--timeout=5m")
     wait_until(platform.pipeline_ready, timeout=ROLLOUT_SECONDS, interval=1)
     config_map = platform.core.read_namespaced_config_map(f"franz-{PIPELINE}-config", namespace).data or {}

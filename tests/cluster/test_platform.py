@@ -204,6 +204,9 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
                 assert code == 0, f"{service} exited {code} on SIGTERM"
             platform.wait_rolled_out(service)
             wait_until(platform.settled, timeout=120, interval=1)
+            if service == "sachbearbeiter":
+                # The new pod found its store on the replica's volume: it folded only the tail.
+                assert _restore_sources(platform, service) == {"store"}
             stream.join()
             lost, formatted_duplicates, event_duplicates = platform.created_counts(tickets)
             print(
@@ -216,6 +219,18 @@ def test_deleting_each_service_pod_mid_stream_loses_nothing(platform: Platform) 
     wait_until(
         lambda: committed_total(platform.cluster.bootstrap, config["GROUP_ID"]) == intake_end, timeout=60
     )
+
+
+def _restore_sources(platform: Platform, service: str) -> set[str]:
+    """Where the service's pod restored its partitions from, by its "partition restored" log lines."""
+    [pod] = platform.pods(service)
+
+    def restored() -> set[str] | None:
+        log: str = platform.core.read_namespaced_pod_log(pod.metadata.name, platform.namespace)
+        lines = [json.loads(line) for line in log.splitlines() if '"partition restored"' in line]
+        return {line["source"] for line in lines} or None
+
+    return wait_until(restored, timeout=60, interval=1)
 
 
 def _dead_letters_reported(platform: Platform) -> int:

@@ -62,6 +62,11 @@ def by_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
     return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
 
 
+def workloads(manifests: list[Manifest]) -> dict[str, Manifest]:
+    """Deployments, and sachbearbeiter's StatefulSet: one pod template each."""
+    return {**by_kind(manifests, "Deployment"), **by_kind(manifests, "StatefulSet")}
+
+
 def containers(deployment: Manifest) -> list[Manifest]:
     containers: list[Manifest] = deployment["spec"]["template"]["spec"]["containers"]
     return containers
@@ -202,7 +207,7 @@ def test_schema_refuses_values_that_cannot_work(helm: Path, chart: str, setting:
 @pytest.mark.parametrize("values", ["default", "ci"])
 def test_every_process_runs_restricted_probed_and_limited(helm: Path, values: str) -> None:
     manifests = render(helm, "franz", *(ci_values("franz") if values == "ci" else ()))
-    deployments = by_kind(manifests, "Deployment")
+    deployments = workloads(manifests)
     assert set(deployments) == {"franz-operator", *(f"franz-{service}" for service in SERVICES)}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
@@ -229,7 +234,7 @@ def test_every_process_runs_restricted_probed_and_limited(helm: Path, values: st
 
 
 def test_services_load_the_pipeline_config_and_secret_by_name(umbrella: list[Manifest]) -> None:
-    deployments = by_kind(umbrella, "Deployment")
+    deployments = workloads(umbrella)
     secret_keys = {
         "aufbereitung": set(),
         "absturz": {"DISCORD_WEBHOOK_URL"},
@@ -259,7 +264,7 @@ def test_services_load_the_pipeline_config_and_secret_by_name(umbrella: list[Man
 
 def test_service_settings_reach_their_environment(helm: Path) -> None:
     def env_of(chart: str, *args: str) -> dict[str, Any]:
-        [deployment] = by_kind(render(helm, chart, *args), "Deployment").values()
+        [deployment] = workloads(render(helm, chart, *args)).values()
         [container] = containers(deployment)
         return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
@@ -282,7 +287,10 @@ def test_service_settings_reach_their_environment(helm: Path) -> None:
     assert {"DISCORD_GUILD_ID", "DISCORD_CLIENT_ID", "STAFF_ROLE_ID"}.isdisjoint(env_of("kummerkasten"))
     sachbearbeiter = env_of("sachbearbeiter", *ci_values("sachbearbeiter"))
     assert sachbearbeiter["SACHBEARBEITER_GROUP_ID"] == "ci-sachbearbeiter"
-    assert set(env_of("sachbearbeiter")) == {"METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT"}
+    store = {"SACHBEARBEITER_STORE_DIR": "/var/lib/franz/tickets"}
+    assert set(env_of("sachbearbeiter")) == {"METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", *store}
+    assert sachbearbeiter["SACHBEARBEITER_STORE_DIR"] == store["SACHBEARBEITER_STORE_DIR"]
+    assert env_of("kummerkasten")["TICKETS_API_URL"] == "http://franz-sachbearbeiter-headless:9104"
     operator = env_of("franz-operator", *ci_values("franz-operator"))
     assert operator["OPERATOR_NAMESPACES"] == "support,billing"
     assert (operator["OPERATOR_RESYNC_SECONDS"], operator["OPERATOR_WORKERS"]) == ("60", "8")
@@ -309,7 +317,7 @@ def test_each_service_starts_from_the_operators_config_map_and_its_charts_env(
     secret = {"DISCORD_TOKEN": "bot-token", "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/t"}
     environments = {}
     for service in SERVICES:
-        [container] = containers(by_kind(umbrella, "Deployment")[f"franz-{service}"])
+        [container] = containers(workloads(umbrella)[f"franz-{service}"])
         own = {
             e["name"]: e.get("value") or secret[e["valueFrom"]["secretKeyRef"]["key"]]
             for e in container["env"]
@@ -353,7 +361,7 @@ def test_each_service_starts_from_the_operators_config_map_and_its_charts_env(
 
 
 def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Manifest]) -> None:
-    deployments = by_kind(umbrella, "Deployment")
+    deployments = workloads(umbrella)
     for name in ("franz-operator", "franz-kummerkasten"):
         assert deployments[name]["spec"]["replicas"] == 1
         assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
@@ -362,6 +370,49 @@ def test_one_bot_and_one_operator_are_recreated_never_rolled(umbrella: list[Mani
     for name, replicas in (("franz-aufbereitung", 2), ("franz-sachbearbeiter", 3)):
         assert deployments[name]["spec"]["replicas"] == replicas
         assert "strategy" not in deployments[name]["spec"]
+
+
+def test_sachbearbeiter_keeps_its_store_on_a_volume_per_replica(helm: Path, umbrella: list[Manifest]) -> None:
+    """A StatefulSet with a claim per replica, mounted where SACHBEARBEITER_STORE_DIR points; its headless
+    Service names the replicas, and the bot asks them all through it."""
+    [statefulset] = by_kind(render(helm, "sachbearbeiter"), "StatefulSet").values()
+    spec = statefulset["spec"]
+    [claim] = spec["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "store"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"] == {"requests": {"storage": "1Gi"}}
+    assert "storageClassName" not in claim["spec"], "the cluster's default class"
+    [container] = containers(statefulset)
+    assert {"name": "store", "mountPath": "/var/lib/franz"} in container["volumeMounts"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    [headless] = [
+        s
+        for s in by_kind(render(helm, "sachbearbeiter"), "Service").values()
+        if s["spec"].get("clusterIP") == "None"
+    ]
+    assert spec["serviceName"] == headless["metadata"]["name"]
+    assert headless["spec"]["selector"] == spec["selector"]["matchLabels"]
+
+    classed = by_kind(
+        render(helm, "sachbearbeiter", "--set", "store.storageClassName=local", "--set", "store.size=5Gi"),
+        "StatefulSet",
+    )
+    [claim] = next(iter(classed.values()))["spec"]["volumeClaimTemplates"]
+    assert (claim["spec"]["storageClassName"], claim["spec"]["resources"]["requests"]["storage"]) == (
+        "local",
+        "5Gi",
+    )
+    [ephemeral] = by_kind(
+        render(helm, "sachbearbeiter", "--set", "store.persistent=false"), "StatefulSet"
+    ).values()
+    assert "volumeClaimTemplates" not in ephemeral["spec"]
+    assert {"name": "store", "emptyDir": {"sizeLimit": "1Gi"}} in ephemeral["spec"]["template"]["spec"][
+        "volumes"
+    ]
+
+    bot = {e["name"]: e.get("value") for e in containers(workloads(umbrella)["franz-kummerkasten"])[0]["env"]}
+    umbrella_headless = by_kind(umbrella, "Service")["franz-sachbearbeiter-headless"]
+    assert bot["TICKETS_API_URL"] == f"http://{umbrella_headless['metadata']['name']}:9104"
 
 
 def test_every_object_carries_the_recommended_labels(umbrella: list[Manifest]) -> None:
@@ -455,13 +506,21 @@ def test_monitoring_objects_only_where_prometheus_operator_serves_them(helm: Pat
 
 
 def test_each_service_monitor_scrapes_its_service(umbrella: list[Manifest]) -> None:
-    services = by_kind(umbrella, "Service")
+    services = {
+        name: service
+        for name, service in by_kind(umbrella, "Service").items()
+        if "franz.dev/headless" not in service["metadata"]["labels"]
+    }
     monitors = by_kind(umbrella, "ServiceMonitor")
     assert set(monitors) == set(services) == {"franz-operator", *(f"franz-{s}" for s in SERVICES)}
     for name, monitor in monitors.items():
         service = services[name]
         assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
         assert service["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]
+        # One Service per pod set: a headless one over the same pods (sachbearbeiter's) is left out.
+        assert monitor["spec"]["selector"]["matchExpressions"] == [
+            {"key": "franz.dev/headless", "operator": "DoesNotExist"}
+        ]
         [endpoint] = monitor["spec"]["endpoints"]
         # Franz's own `service` label must survive the scrape: alerts and dashboards group by it.
         assert endpoint["honorLabels"] is True
@@ -584,17 +643,29 @@ def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
     # The API server applied the CRD's defaults: the example was accepted as a real FranzPipeline.
     assert {role: topic["name"] for role, topic in created["spec"]["topics"].items()} == constants.TOPIC_ROLES
     rolled = json.loads(
-        kube("get", "deployments", "-n", namespace, "-l", f"franz.dev/pipeline={pipeline}", "-o", "json")
+        kube(
+            "get",
+            "deployments,statefulsets",
+            "-n",
+            namespace,
+            "-l",
+            f"franz.dev/pipeline={pipeline}",
+            "-o",
+            "json",
+        )
     )
     assert {d["metadata"]["name"] for d in rolled["items"]} == {f"{release}-{s}" for s in SERVICES}
-    assert names("services") == {f"{release}-{s}" for s in ("operator", *SERVICES)}
+    assert {d["kind"] for d in rolled["items"]} == {"Deployment", "StatefulSet"}
+    headless = f"{release}-sachbearbeiter-headless"
+    assert names("services") == {f"{release}-{s}" for s in ("operator", *SERVICES)} | {headless}
     assert names("configmaps") == {f"{release}-dashboard-{uid}" for uid in DASHBOARDS}
     assert names("serviceaccounts") == {f"{release}-operator"}
     role = json.loads(kube("get", "clusterrole", f"{release}-operator", "-o", "json"))
     assert role["rules"] == rbac.CLUSTER_RULES
     # The API server's own view of RBAC: the operator's account may patch Deployments but not delete them.
     account = f"system:serviceaccount:{namespace}:{release}-operator"
-    assert kube("auth", "can-i", "patch", "deployments", "--as", account, "-n", "default").strip() == "yes"
+    for workload in ("deployments", "statefulsets"):
+        assert kube("auth", "can-i", "patch", workload, "--as", account, "-n", "default").strip() == "yes"
     denied = subprocess.run(
         [
             str(kubectl),
@@ -614,6 +685,7 @@ def test_umbrella_chart_installs_into_a_real_api_server_and_uninstalls(
 
     helm_run(helm, "uninstall", release, *helm_args)
     assert names("deployments") == set()
+    assert names("statefulsets") == set()
     assert names("services") == set()
     assert helm_run(helm, "list", *helm_args, "--short").stdout.strip() == ""
     # helm keeps CRDs on uninstall, so the pipelines of other releases survive.

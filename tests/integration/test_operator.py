@@ -35,7 +35,16 @@ from franz_operator.constants import (
     VERSION,
 )
 from franz_operator.exceptions import KubeError
-from franz_operator.kube import CONFIG_MAP, DEPLOYMENT, KAFKA_TOPIC, PIPELINE, SECRET, Kind, Kube
+from franz_operator.kube import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    KAFKA_TOPIC,
+    PIPELINE,
+    SECRET,
+    STATEFUL_SET,
+    Kind,
+    Kube,
+)
 from franz_operator.rbac import CLUSTER_RULES
 from tests.helpers import NAMESPACE, ServiceProcess, read_topic, service_account_kubeconfig, wait_until
 from tests.strimzi import FINALIZER as STRIMZI_FINALIZER
@@ -339,19 +348,20 @@ def test_partitions_grow_and_configs_follow_the_spec(
         PIPELINE,
         namespace,
         name,
-        {"spec": {"topics": {"formatted": {"partitions": 5, "config": {"retention.ms": "3600000"}}}}},
+        # The intake: the lifecycle topics' partitions are fixed (the CRD refuses a change).
+        {"spec": {"topics": {"intake": {"partitions": 5, "config": {"retention.ms": "3600000"}}}}},
     )
-    formatted = f"{prefix}-formatted"
-    wait_until(lambda: kafka_partitions(bootstrap, [formatted]) == {formatted: 5}, timeout=30)
+    intake = f"{prefix}-intake"
+    wait_until(lambda: kafka_partitions(bootstrap, [intake]) == {intake: 5}, timeout=30)
 
     def status_shows_five() -> bool:
         status = (kube.get(PIPELINE, namespace, name) or {}).get("status") or {}
         return status.get("observedGeneration") == 2 and any(
-            t["name"] == formatted and t["partitions"] == 5 for t in status.get("topics", [])
+            t["name"] == intake and t["partitions"] == 5 for t in status.get("topics", [])
         )
 
     wait_until(status_shows_five, timeout=30)
-    assert topic_configs(bootstrap, formatted)["retention.ms"]["value"] == "3600000"
+    assert topic_configs(bootstrap, intake)["retention.ms"]["value"] == "3600000"
 
 
 def test_a_topic_deleted_in_kafka_comes_back_and_the_loss_is_reported(
@@ -470,8 +480,8 @@ def deployment_body(namespace: str, name: str, *, pipeline: str) -> dict[str, An
     }
 
 
-def config_hash(kube: Kube, namespace: str, name: str) -> str | None:
-    found = kube.get(DEPLOYMENT, namespace, name) or {}
+def config_hash(kube: Kube, namespace: str, name: str, kind: Kind = DEPLOYMENT) -> str | None:
+    found = kube.get(kind, namespace, name) or {}
     annotations = found["spec"]["template"]["metadata"].get("annotations") or {}
     value: str | None = annotations.get(ANNOTATION_CONFIG_HASH)
     return value
@@ -1072,8 +1082,14 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
     )
     wait_condition(kube, namespace, "support", "Ready", "True", timeout=60)
 
-    deployments = kube.list_objects(DEPLOYMENT, namespace, label_selector=f"{LABEL_PIPELINE}=support")
-    assert len(deployments) == 4
+    selector = f"{LABEL_PIPELINE}=support"
+    workloads = {
+        kind: kube.list_objects(kind, namespace, label_selector=selector)
+        for kind in (DEPLOYMENT, STATEFUL_SET)
+    }
+    # Three Deployments, and sachbearbeiter's StatefulSet (its store's volume per replica).
+    assert (len(workloads[DEPLOYMENT]), len(workloads[STATEFUL_SET])) == (3, 1)
+    deployments = [*workloads[DEPLOYMENT], *workloads[STATEFUL_SET]]
     for deployment in deployments:
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         for source in container.get("envFrom") or []:
@@ -1083,15 +1099,15 @@ def test_the_umbrella_charts_services_find_what_the_operator_writes(
             if reference:
                 found = kube.get(SECRET, namespace, reference["name"]) or {}
                 assert reference["key"] in (found.get("data") or {}), variable["name"]
-    names = [deployment["metadata"]["name"] for deployment in deployments]
-    wait_until(lambda: all(config_hash(kube, namespace, name) for name in names), timeout=30)
+    names = [(kind, w["metadata"]["name"]) for kind, listed in workloads.items() for w in listed]
+    wait_until(lambda: all(config_hash(kube, namespace, name, kind) for kind, name in names), timeout=30)
 
     # A helm upgrade leaves the operator's annotation alone: the pods do not roll for nothing.
-    before = {name: config_hash(kube, namespace, name) for name in names}
+    before = {name: config_hash(kube, namespace, name, kind) for kind, name in names}
     subprocess.run(
         [str(helm), "upgrade", release, str(CHARTS / "franz"), *helm_args], check=True, capture_output=True
     )
-    assert {name: config_hash(kube, namespace, name) for name in names} == before
+    assert {name: config_hash(kube, namespace, name, kind) for kind, name in names} == before
 
 
 def finalizers(kube: Kube, namespace: str, name: str) -> list[str]:

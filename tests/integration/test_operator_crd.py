@@ -72,6 +72,27 @@ def test_partitions_can_grow_but_never_shrink(objects: client.CustomObjectsApi) 
     assert "partitions can never decrease" in message
 
 
+def test_the_lifecycle_topics_partitions_never_change_others_may_grow(
+    objects: client.CustomObjectsApi,
+) -> None:
+    """Growing them would move ticket ids to other partitions, away from their history in sachbearbeiter."""
+    name = create(objects, pipeline(topics={"intake": {"partitions": 6}}))["metadata"]["name"]
+    for spec in (
+        {"topics": {"formatted": {"partitions": 6}}},
+        {"topics": {"events": {"partitions": 6}}},
+        {"topicDefaults": {"partitions": 6}},  # formatted follows the default, the others formatted
+    ):
+        assert "partitions of the lifecycle topics" in refused(lambda: patch(objects, name, spec))  # noqa: B023
+    grown = patch(objects, name, {"topics": {"intake": {"partitions": 12}, "errors": {"partitions": 3}}})
+    assert grown["spec"]["topics"]["intake"]["partitions"] == 12
+    pinned = create(objects, pipeline(topics={"formatted": {"partitions": 4}}))["metadata"]["name"]
+    # Explicit lifecycle partitions hold the count, so the default may grow for the other topics.
+    assert (
+        patch(objects, pinned, {"topicDefaults": {"partitions": 6}})["spec"]["topicDefaults"]["partitions"]
+        == 6
+    )
+
+
 def test_topic_defaults_partitions_never_shrink(objects: client.CustomObjectsApi) -> None:
     name = create(objects, pipeline(topicDefaults={"partitions": 6}))["metadata"]["name"]
     message = refused(lambda: patch(objects, name, {"topicDefaults": {"partitions": 3}}))

@@ -270,6 +270,12 @@ def test_the_read_api_answers_pages_and_refuses_with_json_errors(lifecycle: Life
     assert Counter(json.loads(line)["ticket_id"] for line in listed.stdout.splitlines()) == Counter(
         t["ticket_id"] for t in created
     )
+    # With an instance left out, the listing says which partitions nobody serves instead of missing them.
+    partial = {**env, "TICKETS_API_URL": f"http://127.0.0.1:{one.metrics_port}"}
+    missing = subprocess.run([*FRANZ, "tickets", "--json"], env=partial, capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert missing.stdout == ""
+    assert "serves partitions" in missing.stderr
 
     # Pages of 7 over both instances: every ticket once, in store order, each page bounded.
     seen: list[str] = []

@@ -8,6 +8,9 @@ The Deployment of one Franz process. The caller passes a dict:
   serviceAccountName  set for processes that talk to the Kubernetes API; the others get no token
   replicas   a fixed replica count, for charts without replicaCount
   strategy   the Deployment strategy (the operator needs Recreate: two operators would fight)
+  store      a StatefulSet instead, whose pods each keep a volume at store.mountPath: a dict of
+             serviceName (the headless Service), mountPath, persistent (a PersistentVolumeClaim per pod;
+             false: an emptyDir), size and storageClassName
 With `kafkaCredentials.enabled` in the chart's values, the service's own Kafka Secret (the operator's
 franz-<pipeline>-<chart>-kafka) is mounted read-only at /etc/franz/kafka, where the pipeline's ConfigMap
 points KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE and KAFKA_SASL_PASSWORD_FILE.
@@ -15,8 +18,9 @@ points KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE and KAFKA_SASL
 {{- define "franz-lib.deployment" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
+{{- $store := .store -}}
 apiVersion: apps/v1
-kind: Deployment
+kind: {{ if $store }}StatefulSet{{ else }}Deployment{{ end }}
 metadata:
   name: {{ include "franz-lib.fullname" $root }}
   labels:
@@ -24,6 +28,11 @@ metadata:
 spec:
   replicas: {{ .replicas | default $values.replicaCount }}
   revisionHistoryLimit: 5
+  {{- if $store }}
+  serviceName: {{ $store.serviceName }}
+  # Replicas start and stop side by side: each owns its partitions and its volume, none waits for another.
+  podManagementPolicy: Parallel
+  {{- end }}
   {{- with .strategy }}
   strategy:
     {{- toYaml . | nindent 4 }}
@@ -103,6 +112,9 @@ spec:
             {{- if ($values.kafkaCredentials).enabled }}
             - {name: kafka-credentials, mountPath: /etc/franz/kafka, readOnly: true}
             {{- end }}
+            {{- if $store }}
+            - {name: store, mountPath: {{ $store.mountPath }}}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {sizeLimit: 64Mi}
@@ -113,6 +125,10 @@ spec:
           secret:
             secretName: {{ include "franz-lib.kafkaCredentialsSecret" $root }}
             defaultMode: 0440
+        {{- end }}
+        {{- if and $store (not $store.persistent) }}
+        - name: store
+          emptyDir: {sizeLimit: {{ $store.size }}}
         {{- end }}
       {{- with $values.nodeSelector }}
       nodeSelector:
@@ -130,4 +146,19 @@ spec:
       topologySpreadConstraints:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+  {{- if and $store $store.persistent }}
+  volumeClaimTemplates:
+    - metadata:
+        name: store
+        labels:
+          {{- include "franz-lib.selectorLabels" $root | nindent 10 }}
+      spec:
+        accessModes: [ReadWriteOnce]
+        {{- with $store.storageClassName }}
+        storageClassName: {{ . | quote }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ $store.size }}
+  {{- end }}
 {{- end -}}

@@ -17,6 +17,9 @@ spec:
   selector:
     matchLabels:
       {{- include "franz-lib.selectorLabels" . | nindent 6 }}
+    # A headless Service (sachbearbeiter's, which names its replicas) has the same pods: scraped once.
+    matchExpressions:
+      - {key: franz.dev/headless, operator: DoesNotExist}
   endpoints:
     - port: metrics
       path: /metrics

@@ -95,7 +95,7 @@ def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextl
     import yaml
 
     from franz.devstack.discord_webhook import LocalDiscordWebhook
-    from franz.devstack.platform import umbrella_values
+    from franz.devstack.platform import store_volume, umbrella_values
     from franz.devstack.tools import tool
 
     webhook = resources.enter_context(LocalDiscordWebhook(on_message=_print_alerts))
@@ -103,6 +103,17 @@ def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextl
     pod_webhook = webhook.url.replace(f"127.0.0.1:{port}", cluster.namespaces.expose_host_port(port))
     kubeconfig = f"--kubeconfig={cluster.kubeconfig}"
     kubectl, helm = str(tool("kubectl")), str(tool("helm"))
+    volume = cluster.state_dir / "demo-store-volume.yaml"
+    volume.write_text(
+        yaml.safe_dump(
+            store_volume(
+                namespace=DEMO_NAMESPACE,
+                release="franz",
+                replica=0,
+                directory=cluster.state_dir / "volumes" / "sachbearbeiter-0",
+            )
+        )
+    )
     values = cluster.state_dir / "demo-values.yaml"
     values.write_text(
         yaml.safe_dump(
@@ -123,6 +134,7 @@ def install_demo(cluster: LocalCluster, image: ImageArchive, resources: contextl
             DEMO_NAMESPACE,
             "pod-security.kubernetes.io/enforce=restricted",
         ],
+        [kubectl, kubeconfig, "create", f"--filename={volume}"],  # sachbearbeiter's store
         *(
             [*create, "secret", "generic", name, f"--from-literal={literal}"]
             for name, literal in (("discord-webhook", f"url={pod_webhook}"), ("discord-bot", "token=unused"))
@@ -194,6 +206,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     owned = OwnedDirectory("franz-up-")  # removed on the way out, by a janitor if we are killed
     run_dir = owned.path
     env = dict(os.environ)
+    # sachbearbeiter's store belongs with this run's broker: a store of another broker's topics is no
+    # picture of these.
+    env.setdefault("SACHBEARBEITER_STORE_DIR", str(run_dir / "sachbearbeiter-store"))
     webhook: LocalDiscordWebhook | None = None
     if not env.get("DISCORD_WEBHOOK_URL"):
         webhook = LocalDiscordWebhook(on_message=_print_alerts).start()

@@ -30,17 +30,6 @@ log = logging.getLogger(__name__)
 AUTHENTICATION_FAILED = 4004  # the gateway's close code for a token it does not accept
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dump-commands",
-        action="store_true",
-        help="print the command payloads that would be registered, as JSON, without connecting to Discord",
-    )
-    parser.add_argument(
-        "--sync", action="store_true", help="register the commands even if they look unchanged"
-    )
-
-
 def main(args: argparse.Namespace) -> int:
     if args.dump_commands:
         print(json.dumps(command_payloads(), indent=2))
@@ -67,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         on_event=lambda event, maybe_done: bot.desk_event(event, maybe_done),
         reporter=reporter,
     )
-    tickets = TicketsApi(settings.tickets_api)
+    tickets = TicketsApi(settings.tickets_api, timeout=2.0)  # inside Discord's 3 s for an answer
     bot = TicketBot(
         publisher=publisher,
         cooldown=core.Cooldown(settings.cooldown_seconds),

@@ -76,6 +76,9 @@ class Stage(ABC):
         reported the cause itself already."""
         return True
 
+    def idle(self) -> None:  # noqa: B027 - optional hook
+        """Called when a poll returned nothing: a stage catches up there on work it put off (a restore)."""
+
     def assigned(self, partitions: Sequence[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Called inside `poll` when the group gives this member partitions; stateful stages load here."""
 
@@ -168,6 +171,7 @@ class KafkaLoop:
                 self._record_lag()
                 if not polled:
                     self.checkpoint.idle()
+                    self.stage.idle()
                     continue
                 if self._handle(polled):
                     backoff.reset()

@@ -3,8 +3,9 @@
     GET /tickets/ID            the ticket's current state
     GET /tickets/ID/history    its events, oldest first (`?cursor=` pages through a long one)
     GET /tickets?status=&category=&submitter=&assignee=&limit=&cursor=    states in store order, a page
-        at a time (`category` may list several, comma-separated; `submitter` is a Discord user id,
-        `assignee` an actor id such as discord:<user id>)
+        at a time, with the partitions this instance serves (a client checks that its instances together
+        serve them all); `category` may list several, comma-separated; `submitter` is a Discord user id,
+        `assignee` an actor id such as discord:<user id>
 
 Read-only and bounded: a page holds at most `MAX_LIMIT` tickets and reads at most `SCAN_BUDGET` of them
 (a page may come back short with a cursor to continue), a history page at most `HISTORY_PAGE` events.
@@ -27,6 +28,7 @@ from franz import contracts
 from franz.contracts import ContractError, TicketEvent, TicketState
 from franz.runtime.clients import new_reader
 from franz.runtime.health import JsonReply
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.sachbearbeiter import eventlog
 from franz.sachbearbeiter.eventlog import partition_for
 from franz.sachbearbeiter.store import TicketStore
@@ -40,9 +42,9 @@ HISTORY_PAGE: Final = 500
 class EventReader:
     """Events by offset from the event log, for the history: one consumer, one request at a time."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, security: KafkaSecurity = PLAINTEXT) -> None:
         self.topic = topic
-        self._consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-api")
+        self._consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-api", security=security)
         self._lock = threading.Lock()
 
     def events(self, partition: int, offsets: list[int]) -> list[TicketEvent]:
@@ -163,6 +165,7 @@ class TicketsApi:
             "tickets": found,
             "next": base64.urlsafe_b64encode(last).decode() if last is not None else None,
             "partitions": sorted(served),
+            "partition_count": self.store.partitions,
         }
 
 

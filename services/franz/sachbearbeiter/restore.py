@@ -28,6 +28,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from franz import contracts
 from franz.contracts import LifecycleTopics
 from franz.runtime.clients import new_consumer, new_reader
+from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.sachbearbeiter import eventlog, metrics
 from franz.sachbearbeiter.core import Ledger, Ticket
 from franz.sachbearbeiter.eventlog import partition_for
@@ -71,15 +72,22 @@ class Restored:
     ledger: Ledger
     next_offset: int  # the next event offset of the partition, reflected in the store
     source: str  # store | state_topic | event_log
-    tickets: int  # tickets loaded from the state topic
+    state_records: int  # records loaded from the state topic
     events: int  # events folded
 
 
 def committed_checkpoints(
-    bootstrap: str, group_id: str, topics: LifecycleTopics, *, partition: int
+    bootstrap: str,
+    group_id: str,
+    topics: LifecycleTopics,
+    *,
+    partition: int,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[tuple[int, int]]:
     """(events offset, partition count) from the group's commits of this partition of both inputs."""
-    consumer = new_consumer(bootstrap, client_id="franz-sachbearbeiter-checkpoint", group_id=group_id)
+    consumer = new_consumer(
+        bootstrap, client_id="franz-sachbearbeiter-checkpoint", group_id=group_id, security=security
+    )
     try:
         found: list[tuple[int, int]] = []
         for topic in (topics.formatted, topics.commands):
@@ -93,15 +101,24 @@ def committed_checkpoints(
 
 
 class Restorer:
-    def __init__(self, *, bootstrap: str, topics: LifecycleTopics, group_id: str, store: TicketStore) -> None:
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: LifecycleTopics,
+        group_id: str,
+        store: TicketStore,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.topics = topics
         self.group_id = group_id
         self.store = store
 
     def restore(self, partition: int) -> Restored:
         started = time.perf_counter()
-        reader = new_reader(self.bootstrap, client_id="franz-sachbearbeiter-restore")
+        reader = new_reader(self.bootstrap, client_id="franz-sachbearbeiter-restore", security=self.security)
         try:
             restored = self._restore(reader, partition)
         finally:
@@ -113,7 +130,7 @@ class Restorer:
             extra={
                 "partition": partition,
                 "source": restored.source,
-                "state_records": restored.tickets,
+                "state_records": restored.state_records,
                 "events_folded": restored.events,
                 "seconds": round(elapsed, 3),
             },
@@ -145,7 +162,9 @@ class Restorer:
 
     def _checkpoint(self, partition: int) -> int | None:
         """The events offset the group's last commit of this partition says `tickets-state` reflects."""
-        found = committed_checkpoints(self.bootstrap, self.group_id, self.topics, partition=partition)
+        found = committed_checkpoints(
+            self.bootstrap, self.group_id, self.topics, partition=partition, security=self.security
+        )
         return max((events for events, _ in found), default=None)
 
     def _load_states(self, reader: KafkaConsumer, partition: int, ledger: Ledger) -> int:

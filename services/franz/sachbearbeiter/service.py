@@ -32,15 +32,6 @@ from franz.sachbearbeiter.store import PartitionsChanged, TicketStore, partition
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--rebuild-state",
-        action="store_true",
-        help="fold the event log and republish every ticket's state to the state topic, then exit "
-        "(after the state topic was lost; stop the service first)",
-    )
-
-
 def co_partitioned(
     bootstrap: str, topics: LifecycleTopics, *, security: KafkaSecurity, stop: threading.Event
 ) -> int | None:
@@ -96,10 +87,14 @@ def main(args: argparse.Namespace) -> int:
             settings.bootstrap, client_id=f"franz-{SERVICE}", security=settings.security
         ),
         restorer=Restorer(
-            bootstrap=settings.bootstrap, topics=settings.topics, group_id=settings.group_id, store=store
+            bootstrap=settings.bootstrap,
+            topics=settings.topics,
+            group_id=settings.group_id,
+            store=store,
+            security=settings.security,
         ),
     )
-    reader = EventReader(settings.bootstrap, settings.topics.events)
+    reader = EventReader(settings.bootstrap, settings.topics.events, security=settings.security)
     api = TicketsApi(store=store, served=stage.served, owned=stage.owned, reader=reader)
     REGISTRY.register(TicketGauge(stage.counts))
     loop = KafkaLoop(
@@ -136,7 +131,7 @@ def refuse_grown_partitions(settings: Settings, partitions: int) -> None:
     """Stop at start when the group's last commits placed the tickets by another partition count: the
     lifecycle topics grew, and a ticket's records would be looked for in the wrong partition."""
     for _, placed_by in committed_checkpoints(
-        settings.bootstrap, settings.group_id, settings.topics, partition=0
+        settings.bootstrap, settings.group_id, settings.topics, partition=0, security=settings.security
     ):
         if placed_by != partitions:
             raise PartitionsChanged(

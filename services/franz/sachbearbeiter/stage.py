@@ -82,8 +82,13 @@ class LifecycleStage(Stage):
         self._in_hand: _Batch | None = None  # delivered, counted in the metrics once completed
 
     def assigned(self, partitions: Sequence[TopicPartition]) -> None:
-        """Fold the new partitions at once, so the ticket gauges are whole before the first record."""
+        """Restored after the rebalance, between polls (`idle`, or the first batch): a restore inside the
+        listener would hold up the group's protocol, and a long one would cost this member its place."""
         self._owned |= {tp.partition for tp in partitions}
+
+    def idle(self) -> None:
+        """Restore the assigned partitions before any record, so the ticket gauges and the read API are
+        whole at once."""
         try:
             self._ensure_ledgers(self._owned)
         except Exception:

@@ -1,7 +1,7 @@
 """sachbearbeiter's local ticket store: every ticket it owns, on disk, with the event offset it reflects.
 
-RocksDB through `rocksdict`, chosen over SQLite by measuring this workload (300k ticket records of
-about 700 bytes written in batches of 500, then random reads): about 4.5 times the write rate and
+RocksDB through `rocksdict`, chosen over SQLite by measuring this workload (`benchmarks/store_engines.py`:
+300k ticket records written in batches of 500, then random reads): about 4 times the write rate and
 twice the read rate, and a single ordered key space in which a partition is a key range that is dropped
 in one call. Keys:
 
