@@ -222,6 +222,8 @@ def test_poison_records_are_skipped_counted_and_located_by_every_reader(lifecycl
         [*FRANZ, "history", tid, "--from-log"], env=env, capture_output=True, text=True, check=True
     )
     assert f"skipped {coordinates[0][0]}/{coordinates[0][1]} offset {coordinates[0][2]}" in history.stderr
+    [shown] = [line for line in history.stdout.splitlines() if "TicketEscalated" in line]
+    assert "unknown to this one" in shown, "an event of a newer version is shown, as unknown"
 
 
 def test_grown_lifecycle_topics_stop_it_at_start_with_or_without_its_store(lifecycle: Lifecycle) -> None:

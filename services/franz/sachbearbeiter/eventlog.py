@@ -20,6 +20,7 @@ from kafka.partitioner.default import murmur2
 from franz import contracts
 from franz.exceptions import FranzError
 from franz.runtime.clients import new_reader
+from franz.runtime.errors import ErrorReporter
 from franz.runtime.security import PLAINTEXT, KafkaSecurity
 from franz.sachbearbeiter import metrics
 from franz.sachbearbeiter.core import Ledger
@@ -44,9 +45,13 @@ def partition_count(consumer: KafkaConsumer, topic: str) -> int:
     return len(partitions)
 
 
+# Where undecodable records are reported once, with their coordinates; the service sets it at start.
+reporter: ErrorReporter | None = None
+
+
 def undecodable(reader: str, record: ConsumerRecord, error: Exception) -> None:
-    """A record this reader cannot decode: counted and logged with its coordinates, then skipped, so one
-    bad record never stalls a reader. The one place per reader to report it further (to `errors`)."""
+    """A record this reader cannot decode: counted and logged with its coordinates (and reported once to
+    `errors` by the service), then skipped, so one bad record never stalls a reader."""
     metrics.SKIPPED.labels(reader, record.topic).inc()
     log.warning(
         f"skipped {record.topic}/{record.partition} offset {record.offset}: it cannot be decoded ({error})",
@@ -58,6 +63,22 @@ def undecodable(reader: str, record: ConsumerRecord, error: Exception) -> None:
             "error": str(error),
         },
     )
+    if reporter is not None:
+        reporter.report_undecodable(record, error, reader=f"sachbearbeiter's {reader}")
+
+
+def read_event(reader: str, record: ConsumerRecord) -> contracts.TicketEvent | contracts.UnknownEvent | None:
+    """The event of a record; an event of a newer version as `UnknownEvent`, counted as passed over (it
+    stays in the log: folds ignore it, histories show it as unknown); None for a record that is no event
+    (reported, skipped)."""
+    try:
+        event = contracts.read_event(record.value)
+    except contracts.UndecodableRecord as error:
+        undecodable(reader, record, error)
+        return None
+    if isinstance(event, contracts.UnknownEvent):
+        metrics.SKIPPED.labels(reader, record.topic).inc()
+    return event
 
 
 def bounds(consumer: KafkaConsumer, tp: TopicPartition) -> tuple[int, int]:
@@ -149,10 +170,8 @@ def restore(
     consumer = new_reader(bootstrap, client_id="franz-sachbearbeiter-restore", security=security)
     try:
         for record in read_to_end(consumer, [TopicPartition(topic, partition)]):
-            try:
-                event = contracts.decode_event(record.value)
-            except contracts.ContractError as error:
-                undecodable("rebuild", record, error)
+            event = read_event("rebuild", record)
+            if event is None or isinstance(event, contracts.UnknownEvent):
                 continue
             ledger.apply(event, record.offset)
             count += 1
@@ -181,14 +200,15 @@ def history(
 
 
 def decode_history(reader: str, records: Iterable[ConsumerRecord]) -> list[contracts.TicketEvent]:
+    """A ticket's events in order, each once; one of a newer version as the log holds it (a view shows
+    its type as unknown)."""
     events: dict[str, contracts.TicketEvent] = {}
     for record in records:
-        try:
-            event = contracts.decode_event(record.value)
-        except contracts.ContractError as error:
-            undecodable(reader, record, error)
-            continue
-        events.setdefault(event["event_id"], event)
+        event = read_event(reader, record)
+        if isinstance(event, contracts.UnknownEvent):
+            events.setdefault(event.event_id, event.record)  # type: ignore[arg-type]
+        elif event is not None:
+            events.setdefault(event["event_id"], event)
     return list(events.values())
 
 

@@ -70,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
     reporter = error_reporter(
         SERVICE, bootstrap=settings.bootstrap, topic=settings.errors_topic, security=settings.security
     )
+    eventlog.reporter = reporter  # every reader reports the records it cannot decode there
     with refusal_reported(reporter):
         partitions = co_partitioned(
             settings.bootstrap, settings.topics, security=settings.security, stop=stop

@@ -10,7 +10,9 @@ from franz.runtime.text import summary
 
 
 def event_details(event: TicketEvent) -> str:
-    payload, kind = event["payload"], event["type"]
+    payload, kind = event.get("payload") or {}, event["type"]
+    if kind not in contracts.EVENT_TYPES:
+        return "(an event of a newer version of franz: unknown to this one)"
     if kind == "TicketCreated":
         return f"[{payload['category']}/{payload['priority']}] {summary(payload['body'])}"
     if kind == "TicketAssigned":
