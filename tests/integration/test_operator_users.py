@@ -22,8 +22,10 @@ from tests.helpers import ServiceProcess, api_client, install_crd, wait_until
 from tests.integration import test_operator
 from tests.integration.test_operator import create_pipeline, secret, wait_condition
 
-# The operator process with exactly its chart's ClusterRole, and a fresh namespace per test.
+# The operator process with exactly its chart's ClusterRole and admission policies, and a fresh namespace
+# per test.
 operator_kubeconfig = test_operator.operator_kubeconfig
+admission_policies = test_operator.admission_policies
 operator = test_operator.operator
 namespace = test_operator.namespace
 
