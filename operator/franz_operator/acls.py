@@ -44,8 +44,8 @@ def service_acls(service: str, environment: Mapping[str, str]) -> tuple[Acl, ...
     - aufbereitung reads SOURCE_TOPIC in GROUP_ID and writes TARGET_TOPIC and DLQ_TOPIC; exactly-once, its
       transactional ids (TRANSACTIONAL_ID defaults to `<GROUP_ID>-<pod>`) are `<GROUP_ID>-*`.
     - absturz reads KAFKA_TOPICS in CONSUMER_GROUP.
-    - kummerkasten writes KAFKA_TOPIC and COMMANDS_TOPIC, reads STATE_TOPIC (no group) and EVENTS_TOPIC
-      in KUMMERKASTEN_GROUP_ID.
+    - kummerkasten writes KAFKA_TOPIC and COMMANDS_TOPIC and reads EVENTS_TOPIC in KUMMERKASTEN_GROUP_ID
+      (ticket states come from sachbearbeiter's read API, not from STATE_TOPIC).
     - sachbearbeiter reads FORMATTED_TOPIC and COMMANDS_TOPIC in SACHBEARBEITER_GROUP_ID, writes
       EVENTS_TOPIC, STATE_TOPIC and COMMANDS_DLQ_TOPIC, and reads EVENTS_TOPIC back to restore tickets.
     """
@@ -72,7 +72,7 @@ def service_acls(service: str, environment: Mapping[str, str]) -> tuple[Acl, ...
         group("CONSUMER_GROUP")
     elif service == "kummerkasten":
         write(env["KAFKA_TOPIC"], env["COMMANDS_TOPIC"])
-        read(env["STATE_TOPIC"], env["EVENTS_TOPIC"])
+        read(env["EVENTS_TOPIC"])  # ticket states come from sachbearbeiter's read API
         group("KUMMERKASTEN_GROUP_ID")
     elif service == "sachbearbeiter":
         read(env["FORMATTED_TOPIC"], env["COMMANDS_TOPIC"], env["EVENTS_TOPIC"])

@@ -48,7 +48,6 @@ def test_each_service_gets_exactly_what_it_reads_and_writes() -> None:
         Acl("topic", "discordMSG", "Write"),
         Acl("topic", "ticket-commands", "Write"),
         Acl("topic", "ticket-events", "Read"),
-        Acl("topic", "tickets-state", "Read"),
     )
     assert users.service_acls(pipeline, "sachbearbeiter") == (
         Acl("group", f"{group}-sachbearbeiter", "Read"),
