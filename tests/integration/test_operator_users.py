@@ -83,7 +83,7 @@ def test_one_kafka_user_per_service_with_exactly_its_acls_and_its_own_secret(
     prefix = f"u-{uuid.uuid4().hex[:8]}"
     secret(kube, namespace, "my-cluster-cluster-ca-cert", {"ca.crt": CA})
     name = create_pipeline(kube, namespace, secured_spec(prefix, authentication))
-    waiting = wait_condition(kube, namespace, name, "KafkaAccessReady", "False")
+    waiting = wait_condition(kube, namespace, name, "KafkaAccessReady", "False", timeout=90)
     assert waiting["reason"] == "WaitingForUsers"
 
     pipeline = from_body(kube.get(PIPELINE, namespace, name) or {})
@@ -98,7 +98,7 @@ def test_one_kafka_user_per_service_with_exactly_its_acls_and_its_own_secret(
         assert found["spec"]["authorization"]["acls"] == strimzi_acls(users.service_acls(pipeline, service))
         created[service] = play_user_operator(kube, found, authentication)
 
-    wait_condition(kube, namespace, name, "KafkaAccessReady", "True")
+    wait_condition(kube, namespace, name, "KafkaAccessReady", "True", timeout=90)  # a busy machine is slow
     for service, values in created.items():
         own = decoded(kube.get(SECRET, namespace, f"franz-{name}-{service}-kafka") or {})
         # Its own credentials, the cluster CA (not the clients CA of the user's Secret), its user name.
