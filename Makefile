@@ -55,6 +55,7 @@ bench: setup infra
 	$(PY) benchmarks/sachbearbeiter.py
 	$(PY) benchmarks/sachbearbeiter_scale.py
 	$(PY) benchmarks/store_engines.py
+	$(PY) benchmarks/desk.py
 	$(PY) benchmarks/operator.py
 	$(PY) benchmarks/node.py
 
