@@ -7,7 +7,6 @@ text never pings anyone: the only mention a post allows is its team's role.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -207,26 +206,5 @@ def _transcript_line(event: TicketEvent, *, for_staff: bool) -> str | None:
     return None  # refusals and Discord bookkeeping are not part of the story
 
 
-def first_staff_response_seconds(events: Iterable[TicketEvent], submitter_id: str | None) -> float | None:
-    """From the ticket's creation to the first public comment by someone other than the submitter."""
-    created: datetime.datetime | None = None
-    submitter = f"discord:{submitter_id}" if submitter_id else None
-    for event in events:
-        if event["type"] == "TicketCreated":
-            created = _time(event["time"])
-        elif (
-            created is not None
-            and event["type"] == "CommentAdded"
-            and event["payload"].get("visibility") != INTERNAL
-            and event["actor"]["id"] != submitter
-        ):
-            return (_time(event["time"]) - created).total_seconds()
-    return None
-
-
 def _person(state: TicketState) -> str:
     return f"<@{state['submitter_id']}> ({state['contact']})" if state["submitter_id"] else state["contact"]
-
-
-def _time(value: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(value)
