@@ -13,10 +13,15 @@ from tests.integration.test_charts import by_kind, containers, render
 SERVICES = ("aufbereitung", "absturz", "kummerkasten", "sachbearbeiter")
 
 
+def workload(service: str) -> str:
+    """sachbearbeiter keeps its store on a volume per replica: a StatefulSet; the others, Deployments."""
+    return "StatefulSet" if service == "sachbearbeiter" else "Deployment"
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_mounts_only_its_own_kafka_secret_read_only(helm: Path, service: str) -> None:
     manifests = render(helm, service, "--set", "pipeline=tickets", "--set", "kafkaCredentials.enabled=true")
-    deployment = by_kind(manifests, "Deployment")[f"franz-{service}"]
+    deployment = by_kind(manifests, workload(service))[f"franz-{service}"]
     pod = deployment["spec"]["template"]["spec"]
     [container] = containers(deployment)
     own = f"franz-tickets-{service}-kafka"
@@ -32,7 +37,7 @@ def test_each_service_mounts_only_its_own_kafka_secret_read_only(helm: Path, ser
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_plaintext_cluster_mounts_nothing(helm: Path, service: str) -> None:
-    deployment = by_kind(render(helm, service), "Deployment")[f"franz-{service}"]
+    deployment = by_kind(render(helm, service), workload(service))[f"franz-{service}"]
     assert all(v["name"] != "kafka-credentials" for v in deployment["spec"]["template"]["spec"]["volumes"])
     [container] = containers(deployment)
     assert all(e["name"] != "KAFKA_SASL_USERNAME" for e in container["env"])
