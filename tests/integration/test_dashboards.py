@@ -144,12 +144,16 @@ def workload(
         _pipeline(kube, namespace, kafka.bootstrap, f"{prefix}-b", "no-such-secret")
         wait_condition(kube, namespace, prefix, "Ready", "True", timeout=90)
         env = pipeline_env(kafka.bootstrap, topics, group_prefix=prefix)
-        for service in ("aufbereitung", "sachbearbeiter"):
-            start(service, **env[service])
+        start("aufbereitung", **env["aufbereitung"])
+        sachbearbeiter = start(
+            "sachbearbeiter", **env["sachbearbeiter"], SACHBEARBEITER_STORE_DIR=str(logs / "store")
+        )
         start("absturz", **env["absturz"], DISCORD_WEBHOOK_URL=webhook.url)
         start(
             "kummerkasten",
             **env["kummerkasten"],
+            # The bot reads ticket states and histories (for the close DMs) from sachbearbeiter's read API.
+            TICKETS_API_URL=f"http://127.0.0.1:{sachbearbeiter.metrics_port}",
             DISCORD_TOKEN=TOKEN,
             DISCORD_API_BASE=emulator.base,
             DISCORD_GUILD_ID=str(GUILD_ID),
