@@ -298,6 +298,9 @@ def test_admin_backend_creates_topics_config_and_secrets(
     assert config["data"] == {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "ERRORS_TOPIC": topic["errors"],
+        # the staff desk's defaults (no spec.discord here)
+        "REOPEN_DAYS": "7",
+        "DISCORD_MESSAGE_CONTENT": "false",
         "SOURCE_TOPIC": topic["intake"],
         "TARGET_TOPIC": topic["formatted"],
         "DLQ_TOPIC": topic["formatted-dlq"],
