@@ -90,7 +90,7 @@ def test_one_kafka_user_per_service_with_exactly_its_acls_and_its_own_secret(
     created = {}
     for service in SERVICES:
         user_name = users.user_name(pipeline, service)
-        found = wait_until(lambda: kube.get(KAFKA_USER, namespace, user_name), timeout=30)  # noqa: B023
+        found = wait_until(lambda: kube.get(KAFKA_USER, namespace, user_name), timeout=90)  # noqa: B023
         # Strimzi's structural schema prunes what it does not know: an unchanged spec was fully accepted.
         assert found["spec"] == users.kafka_user(pipeline, service)["spec"]
         assert found["metadata"]["labels"]["strimzi.io/cluster"] == "my-cluster"
@@ -120,16 +120,16 @@ def test_a_user_operator_that_refuses_a_user_is_reported(
     name = create_pipeline(kube, namespace, secured_spec(f"u-{uuid.uuid4().hex[:8]}", "scram-sha-512"))
     pipeline = from_body(kube.get(PIPELINE, namespace, name) or {})
     user_name = users.user_name(pipeline, "absturz")
-    found = wait_until(lambda: kube.get(KAFKA_USER, namespace, user_name), timeout=30)
+    found = wait_until(lambda: kube.get(KAFKA_USER, namespace, user_name), timeout=90)
     condition = {"type": "Ready", "status": "False", "reason": "InvalidResourceException", "message": "no"}
     status = {"observedGeneration": found["metadata"]["generation"], "conditions": [condition]}
     kube.merge_patch(KAFKA_USER, namespace, user_name, {"status": status}, status=True)
 
     def reported() -> bool:
-        message = wait_condition(kube, namespace, name, "KafkaAccessReady", "False")["message"]
+        message = wait_condition(kube, namespace, name, "KafkaAccessReady", "False", timeout=90)["message"]
         return f"KafkaUser {user_name}: Strimzi: InvalidResourceException: no" in message
 
-    wait_until(reported, timeout=30)
+    wait_until(reported, timeout=90)
 
 
 @pytest.mark.parametrize(
